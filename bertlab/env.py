@@ -1,0 +1,149 @@
+"""The one place that touches the process environment: Keras 2, seeds, devices, strategy.
+
+Importing :mod:`bertlab` calls :func:`select_keras2` before anything imports TensorFlow,
+because TF Hub layers, transformers' TF classes and keras-bert only work with Keras 2
+(the ``tf-keras`` package), while TensorFlow >= 2.16 picks Keras 3 unless told otherwise.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+KERAS2_VARIABLES = {
+    "TF_USE_LEGACY_KERAS": "1",  # tf.keras -> tf_keras (Keras 2)
+    "TF_KERAS": "1",  # keras-bert: build on tf.keras instead of standalone keras
+}
+# Quiet TensorFlow's C++ start-up chatter on stderr unless the user asked for it.
+QUIET_VARIABLES = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+RESTART_HINT = (
+    "Restart the kernel (or the Python process) and run `import bertlab` before "
+    "importing tensorflow, keras, tensorflow_hub or transformers."
+)
+
+
+class Keras3LoadedError(RuntimeError):
+    """Keras 3 is already active in this process, so Keras 2 can no longer be selected."""
+
+
+def _keras3_module_loaded() -> str | None:
+    version = str(getattr(sys.modules.get("keras"), "__version__", ""))
+    major = version.split(".")[0]
+    return version if major.isdigit() and int(major) >= 3 else None
+
+
+def select_keras2() -> None:
+    """Make ``tf.keras`` mean tf-keras (Keras 2), or raise if that is no longer possible."""
+    for name, value in QUIET_VARIABLES.items():
+        os.environ.setdefault(name, value)
+    keras3 = _keras3_module_loaded()
+    if keras3:
+        raise Keras3LoadedError(
+            f"Keras {keras3} was imported before bertlab, so TensorFlow already uses Keras 3, "
+            f"which TF Hub layers, transformers' TF classes and keras-bert do not support. {RESTART_HINT}"
+        )
+    os.environ.update(KERAS2_VARIABLES)
+
+
+def check_keras2() -> str:
+    """Import TensorFlow and confirm that ``tf.keras`` is tf-keras; return its version."""
+    import tensorflow as tf
+
+    module = tf.keras.__name__
+    if not module.startswith("tf_keras"):
+        raise Keras3LoadedError(f"tf.keras resolves to {module!r}, not tf_keras (Keras 2). {RESTART_HINT}")
+    import tf_keras
+
+    return tf_keras.__version__
+
+
+def set_seed(seed: int = 42) -> None:
+    """Seed Python, NumPy and TensorFlow so that a run can be repeated."""
+    import numpy as np
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.keras.utils.set_random_seed(seed)
+
+
+def gpus() -> list:
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def tpu_resolver():
+    """A TPU cluster resolver when a TPU is attached (Colab TPU runtime), else None."""
+    import tensorflow as tf
+
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        resolver.cluster_spec()  # raises when there is no TPU
+    except (ValueError, RuntimeError, tf.errors.NotFoundError):
+        return None
+    return resolver
+
+
+def distribution_strategy(devices: list[str] | None = None):
+    """TPUStrategy on a TPU, MirroredStrategy over several GPUs (or the given devices),
+    the default strategy otherwise. Build and compile models inside ``strategy.scope()``."""
+    import tensorflow as tf
+
+    if devices is not None:
+        return tf.distribute.MirroredStrategy(devices=devices) if len(devices) > 1 else tf.distribute.get_strategy()
+    resolver = tpu_resolver()
+    if resolver is not None:
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if len(gpus()) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def gpu_benefits_from_mixed_precision() -> bool:
+    """True on GPUs with tensor cores for float16 (compute capability 7.0: V100, T4, A100, H100...)."""
+    import tensorflow as tf
+
+    for gpu in gpus():
+        details = tf.config.experimental.get_device_details(gpu)
+        if details.get("compute_capability", (0, 0)) >= (7, 0):
+            return True
+    return False
+
+
+def enable_mixed_precision(force: bool | None = None) -> str:
+    """Switch Keras to ``mixed_float16`` where the GPU benefits; return the policy name in use."""
+    import tensorflow as tf
+
+    wanted = gpu_benefits_from_mixed_precision() if force is None else force
+    policy = "mixed_float16" if wanted else "float32"
+    tf.keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def device_summary() -> str:
+    """One line a learner can read: which devices TensorFlow sees."""
+    import tensorflow as tf
+
+    gpu_list = gpus()
+    if gpu_list:
+        names = []
+        for gpu in gpu_list:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        return f"{len(gpu_list)} GPU(s): " + ", ".join(names)
+    if tpu_resolver() is not None:
+        return "TPU attached"
+    return f"CPU only ({os.cpu_count()} cores)"
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG") is not None
+
+
+def quick_mode() -> bool:
+    """``BERTLAB_QUICK=1`` shortens training in lessons (CI uses it); the checked outputs hold in both modes."""
+    return os.environ.get("BERTLAB_QUICK", "").strip().lower() in {"1", "true", "yes"}
