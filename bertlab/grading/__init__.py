@@ -1,0 +1,40 @@
+"""Graders for the course's exercises, one module per lesson (`lesson01.py`, `lesson02.py`, ...).
+
+In a notebook::
+
+    from bertlab.grading import check
+    check("lesson01.count_bert_parameters", count_bert_parameters)
+
+From a terminal: ``python -m bertlab.grading score notebooks/01_installation.ipynb``.
+"""
+from bertlab.grading.core import (
+    NOT_IMPLEMENTED,
+    Grader,
+    GradingError,
+    Result,
+    WrongAnswer,
+    check,
+    get_grader,
+    grade,
+    grader,
+    lesson_modules,
+    load_lesson,
+    run_grader,
+    wrong_answer,
+)
+
+__all__ = [
+    "NOT_IMPLEMENTED",
+    "Grader",
+    "GradingError",
+    "Result",
+    "WrongAnswer",
+    "check",
+    "get_grader",
+    "grade",
+    "grader",
+    "lesson_modules",
+    "load_lesson",
+    "run_grader",
+    "wrong_answer",
+]
