@@ -19,3 +19,7 @@ from bertlab.env import device_summary, distribution_strategy, quick_mode, set_s
 __version__ = "0.1.0"
 
 __all__ = ["device_summary", "distribution_strategy", "quick_mode", "set_seed", "__version__"]
+
+from bertlab.models import hub_handles, load_tf_model, load_tokenizer  # noqa: E402
+
+__all__ += ["hub_handles", "load_tf_model", "load_tokenizer"]

