@@ -380,7 +380,7 @@ _CHAPTER = re.compile(r"^\s*CHAPTER\s+[IVXLC]+\.?\]?\s*$", re.M | re.I)
 _BOOK_BOUNDS = {
     "pride_and_prejudice": (re.compile(r"^\s*Chapter I\.\]?\s*$", re.M | re.I), re.compile(r"\[Illustration:\s*THE\s+END\s*\]")),
 }
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "messrs", "esq", "col", "capt", "gen", "rev", "lt", "no"}
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "messrs", "esq", "col", "capt", "gen", "rev", "lt", "no", "edw"}
 _SENTENCE_END = re.compile(r"[.!?]+[”’\"')\]]*\s+(?=[“‘\"'(]*[A-Z0-9])")
 
 
@@ -444,11 +444,14 @@ def parse_gutenberg(text: str, name: str = "pride_and_prejudice", unit: str = "p
     chapters = [_strip_illustrations(part) for part in _CHAPTER.split(body)]
     documents = []
     for chapter in chapters:
-        paragraphs = []
+        texts = []
         for block in re.split(r"\n\s*\n", chapter):
             paragraph = " ".join(block.replace("_", "").split())
-            if paragraph:
-                paragraphs.append(split_sentences(paragraph))
+            if paragraph and texts and paragraph[0].islower():
+                texts[-1] += " " + paragraph  # a paragraph that an illustration plate cut in two
+            elif paragraph:
+                texts.append(paragraph)
+        paragraphs = [split_sentences(paragraph) for paragraph in texts]
         if unit == "paragraph":
             documents.extend(paragraphs)
         elif paragraphs:
