@@ -61,11 +61,9 @@ class TruncationWarning(UserWarning):
 # Where the data is
 # ---------------------------------------------------------------------------------------------
 def bertlab_home() -> Path:
-    """The course's cache folder: ``BERTLAB_HOME`` or ``~/.cache/bertlab``."""
-    try:  # the lead may move this to bertlab.models; prefer that one when it exists
-        from bertlab.models import bertlab_home as home  # type: ignore[attr-defined]
-    except ImportError:
-        return Path(os.environ.get("BERTLAB_HOME") or Path.home() / ".cache" / "bertlab").expanduser()
+    """The course's cache folder: ``BERTLAB_HOME`` or ``~/.cache/bertlab`` (one definition, in bertlab.models)."""
+    from bertlab.models import bertlab_home as home
+
     return Path(home())
 
 

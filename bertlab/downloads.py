@@ -154,7 +154,9 @@ def _reason(error: BaseException) -> str:
         code, _, message = text.split(": ", 1)[1].partition(" -- ")
         if code.isdigit():
             return f"HTTP error {code} ({message})"
-        return f"connection failed ({message})"
+        if "retrieval incomplete" in message:
+            return f"the transfer was cut short ({message})"
+        return f"could not connect ({message})"
     if cause is not None and not text:
         text = str(cause)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
