@@ -1,0 +1,401 @@
+"""Fine-tune BERT for sequence classification (lessons 05 and 06).
+
+Two routes to the same kind of model, as in the tutorials the course follows:
+
+* :func:`build_transformers_classifier` -- Hugging Face's ``TFBertForSequenceClassification``
+  (``[CLS]`` pooler + a dense layer), saved and reloaded with ``save_pretrained`` /
+  :func:`load_transformers_classifier`;
+* :func:`build_functional_classifier` -- a Keras functional model over ``TFBertModel`` with a
+  choice of pooling (mean pooling over real tokens, or the ``[CLS]`` pooler), and
+  :func:`build_hub_classifier` -- a Keras functional model over TF Hub's preprocessor and
+  encoder (``hub.KerasLayer``), which takes raw strings.
+
+:func:`train_classifier` trains any of them with ``model.fit`` on ``tf.data`` input, AdamW
+with linear warm-up and decay (:class:`WarmupLinearDecay`), validation each epoch, early
+stopping and checkpointing, and gives back the best weights. :func:`classification_metrics`
+scores predictions with scikit-learn, and :func:`predict` labels new texts or text pairs.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+import tensorflow as tf
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+POOLINGS = ("mean", "pooled", "cls")
+
+
+# --------------------------------------------------------------------------- schedule, optimizer
+def warmup_linear_decay(step, *, peak_lr: float, warmup_steps: int, total_steps: int):
+    """Learning rate at ``step`` (scalar or array): linear rise from 0 to ``peak_lr`` over
+    ``warmup_steps``, then linear decay to 0 at ``total_steps`` (and 0 after)."""
+    if total_steps <= 0 or warmup_steps < 0 or warmup_steps > total_steps:
+        raise ValueError(f"Need 0 <= warmup_steps <= total_steps and total_steps > 0; got {warmup_steps}, {total_steps}.")
+    step = np.asarray(step, dtype=np.float64)
+    rise = step / warmup_steps if warmup_steps else np.ones_like(step)
+    fall = (total_steps - step) / max(total_steps - warmup_steps, 1)
+    return peak_lr * np.clip(np.minimum(rise, fall), 0.0, 1.0)
+
+
+class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """Keras learning-rate schedule: linear warm-up to ``peak_lr``, then linear decay to 0."""
+
+    def __init__(self, peak_lr: float, total_steps: int, warmup_steps: int = 0):
+        super().__init__()
+        if total_steps <= 0 or not 0 <= warmup_steps <= total_steps:
+            raise ValueError(f"Need 0 <= warmup_steps <= total_steps and total_steps > 0; got {warmup_steps}, {total_steps}.")
+        self.peak_lr, self.total_steps, self.warmup_steps = float(peak_lr), int(total_steps), int(warmup_steps)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        rise = step / self.warmup_steps if self.warmup_steps else tf.ones_like(step)
+        fall = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
+        return self.peak_lr * tf.clip_by_value(tf.minimum(rise, fall), 0.0, 1.0)
+
+    def get_config(self):
+        return {"peak_lr": self.peak_lr, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
+
+
+def create_optimizer(peak_lr: float, total_steps: int, *, warmup_ratio: float = 0.1, weight_decay: float = 0.01):
+    """AdamW with :class:`WarmupLinearDecay`; LayerNorm weights and biases get no weight decay (as in BERT)."""
+    schedule = WarmupLinearDecay(peak_lr, total_steps, int(round(warmup_ratio * total_steps)))
+    optimizer = tf.keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6)
+    optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
+    return optimizer
+
+
+# --------------------------------------------------------------------------- model builders
+def _head(pooled, num_labels: int, dropout: float):
+    pooled = tf.keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+    init = tf.keras.initializers.TruncatedNormal(stddev=0.02)
+    # float32 logits even under mixed precision, so that the softmax and the loss stay stable.
+    return tf.keras.layers.Dense(num_labels, kernel_initializer=init, dtype="float32", name="classifier")(pooled)
+
+
+def masked_mean(hidden, attention_mask):
+    """Mean of ``hidden`` [batch, seq, dim] over the positions where ``attention_mask`` is 1."""
+    mask = tf.cast(attention_mask, hidden.dtype)[:, :, None]
+    total = tf.reduce_sum(hidden * mask, axis=1)
+    count = tf.maximum(tf.reduce_sum(mask, axis=1), tf.cast(1.0, hidden.dtype))
+    return total / count
+
+
+def build_transformers_classifier(model: str | None = None, num_labels: int = 2):
+    """``TFBertForSequenceClassification`` ([CLS] pooler + dense) from the model's pretrained weights."""
+    from bertlab.models import load_tf_model
+
+    return load_tf_model(model, task="sequence-classification", num_labels=num_labels)
+
+
+def load_transformers_classifier(directory: str | os.PathLike):
+    """Reload a classifier written with ``model.save_pretrained(directory)``."""
+    from transformers import TFBertForSequenceClassification
+
+    if not (Path(directory) / "config.json").is_file():
+        raise FileNotFoundError(f"{directory} holds no saved model (no config.json): call model.save_pretrained({str(directory)!r}) first.")
+    return TFBertForSequenceClassification.from_pretrained(str(directory))
+
+
+def build_functional_classifier(model: str | None = None, num_labels: int = 2, *, pooling: str = "mean",
+                                dropout: float = 0.1, encoder=None):
+    """Keras functional classifier over ``TFBertModel``: token ids in, logits out.
+
+    ``pooling="mean"`` averages the last layer over real tokens (how all-MiniLM-L6-v2, the
+    embedded model, was trained), ``"pooled"`` takes BERT's pooler output (tanh dense over
+    [CLS], what ``TFBertForSequenceClassification`` uses), ``"cls"`` the raw [CLS] vector.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
+    if encoder is None:
+        from bertlab.models import load_tf_model
+
+        encoder = load_tf_model(model, task="base")
+    inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    outputs = encoder(**inputs)
+    if pooling == "mean":
+        pooled = masked_mean(outputs.last_hidden_state, inputs["attention_mask"])
+    elif pooling == "pooled":
+        pooled = outputs.pooler_output
+    else:
+        pooled = outputs.last_hidden_state[:, 0]
+    classifier = tf.keras.Model(inputs, _head(pooled, num_labels, dropout), name=f"bert_{pooling}_classifier")
+    classifier.encoder = encoder  # kept for save_functional_classifier
+    return classifier
+
+
+def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs: bool = False,
+                         pooling: str = "pooled", seq_length: int = 128, dropout: float = 0.1, trainable: bool = True):
+    """Keras functional classifier over TF Hub's preprocessor and encoder: strings in, logits out.
+
+    With ``pairs=True`` it takes two string inputs (``text`` and ``text_pair``), tokenizes both
+    and packs them as ``[CLS] a [SEP] b [SEP]`` with the preprocessor's ``bert_pack_inputs``.
+    """
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (registers the preprocessor's ops)
+
+    from bertlab.models import hub_handles
+
+    if pooling not in ("mean", "pooled"):
+        raise ValueError(f"pooling must be 'mean' or 'pooled', not {pooling!r}.")
+    handles = hub_handles(model)
+    preprocessor = hub.load(handles["preprocess"])
+    names = ("text", "text_pair") if pairs else ("text",)
+    inputs = [tf.keras.Input(shape=(), dtype=tf.string, name=name) for name in names]
+    tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
+    segments = [tokenize(text) for text in inputs]
+    pack = hub.KerasLayer(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_length}, name="pack")
+    encoder_inputs = pack(segments)
+    encoder = hub.KerasLayer(handles["encoder"], trainable=trainable, name="encoder")
+    outputs = encoder(encoder_inputs)
+    if pooling == "mean":
+        pooled = masked_mean(outputs["sequence_output"], encoder_inputs["input_mask"])
+    else:
+        pooled = outputs["pooled_output"]
+    return tf.keras.Model(inputs if pairs else inputs[0], _head(pooled, num_labels, dropout), name="hub_classifier")
+
+
+def save_functional_classifier(classifier, directory: str | os.PathLike) -> Path:
+    """Save a :func:`build_functional_classifier` model: the encoder with ``save_pretrained``
+    and the head (pooling, weights) beside it."""
+    directory = Path(directory)
+    classifier.encoder.save_pretrained(str(directory))
+    dense = classifier.get_layer("classifier")
+    pooling = classifier.name.removeprefix("bert_").removesuffix("_classifier")
+    kernel, bias = dense.get_weights()
+    np.savez(directory / "classifier_head.npz", kernel=kernel, bias=bias, pooling=pooling)
+    return directory
+
+
+def load_functional_classifier(directory: str | os.PathLike):
+    """Rebuild a classifier saved with :func:`save_functional_classifier`."""
+    from transformers import TFBertModel
+
+    directory = Path(directory)
+    if not (directory / "classifier_head.npz").is_file():
+        raise FileNotFoundError(f"{directory} holds no saved classifier head (classifier_head.npz).")
+    head = np.load(directory / "classifier_head.npz")
+    encoder = TFBertModel.from_pretrained(str(directory))
+    classifier = build_functional_classifier(num_labels=head["kernel"].shape[1], pooling=str(head["pooling"]), encoder=encoder)
+    classifier.get_layer("classifier").set_weights([head["kernel"], head["bias"]])
+    return classifier
+
+
+# --------------------------------------------------------------------------- training
+def use_jit_compile() -> bool:
+    """XLA pays off on a GPU/TPU; on the CPU its compile time costs more than it saves."""
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+
+
+def compile_classifier(model, *, peak_lr: float = 5e-5, total_steps: int, warmup_ratio: float = 0.1,
+                       weight_decay: float = 0.01, jit_compile: bool | None = None):
+    """Compile with AdamW + warm-up/decay, cross-entropy on logits and accuracy."""
+    model.compile(
+        optimizer=create_optimizer(peak_lr, total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=use_jit_compile() if jit_compile is None else jit_compile,
+    )
+    return model
+
+
+class EpochTimer(tf.keras.callbacks.Callback):
+    """Records the wall-clock seconds of each training epoch (validation excluded)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        # validation runs after the epoch's training steps: stop the clock there
+        if len(self.seconds) < self.params.get("epochs", 0) and hasattr(self, "_start"):
+            self.seconds.append(time.perf_counter() - self._start)
+            del self._start
+
+    def on_epoch_end(self, epoch, logs=None):
+        if hasattr(self, "_start"):  # no validation data
+            self.seconds.append(time.perf_counter() - self._start)
+            del self._start
+        if logs is not None:
+            logs["epoch_minutes"] = self.seconds[-1] / 60
+
+
+class CompactProgress(tf.keras.callbacks.Callback):
+    """One short line per epoch: losses, accuracies and minutes."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch_minutes"]
+        minutes = logs.get("epoch_minutes")
+        tail = f" ({minutes:.1f} min)" if minutes is not None else ""
+        print(f"epoch {epoch + 1}/{self.params.get('epochs')}: " + ", ".join(parts) + tail, flush=True)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` returns: per-epoch history, timings and the best epoch."""
+
+    history: dict
+    epoch_minutes: list = field(default_factory=list)
+    best_epoch: int = 0
+    checkpoint: str | None = None
+
+    @property
+    def train_minutes(self) -> float:
+        return float(sum(self.epoch_minutes))
+
+    @property
+    def minutes_per_epoch(self) -> float:
+        return self.train_minutes / max(len(self.epoch_minutes), 1)
+
+
+def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3, peak_lr: float = 5e-5,
+                     warmup_ratio: float = 0.1, weight_decay: float = 0.01, steps_per_epoch: int | None = None,
+                     monitor: str = "val_accuracy", patience: int = 2, checkpoint_dir: str | os.PathLike | None = None,
+                     verbose: int | str = "compact", jit_compile: bool | None = None, compile: bool = True) -> TrainResult:
+    """Fine-tune ``model`` with ``model.fit`` and keep the best weights.
+
+    ``train_data`` and ``validation_data`` are batched ``tf.data`` datasets of (inputs, labels)
+    (see :func:`bertlab.data.to_tf_dataset`). Each epoch is validated; EarlyStopping stops after
+    ``patience`` epochs without improvement of ``monitor``; ModelCheckpoint writes the best weights
+    to ``checkpoint_dir`` (a temporary folder if None), and they are loaded back at the end.
+    ``verbose="compact"`` prints one line per epoch; 0, 1, 2 are Keras' own modes.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    if steps_per_epoch is None:
+        steps_per_epoch = int(train_data.cardinality())
+        if steps_per_epoch < 0:
+            raise ValueError("The training dataset's length is unknown: pass steps_per_epoch.")
+    if compile:
+        compile_classifier(model, peak_lr=peak_lr, total_steps=steps_per_epoch * epochs, warmup_ratio=warmup_ratio,
+                           weight_decay=weight_decay, jit_compile=jit_compile)
+    if validation_data is None and monitor.startswith("val_"):
+        monitor = monitor.removeprefix("val_")
+    mode = "min" if "loss" in monitor else "max"
+    checkpoint_dir = Path(checkpoint_dir or tempfile.mkdtemp(prefix="bertlab-ckpt-"))
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = str(checkpoint_dir / "best.ckpt")
+    timer = EpochTimer()
+    callbacks = [
+        timer,
+        tf.keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
+        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
+    ]
+    if verbose == "compact":
+        callbacks.append(CompactProgress())
+        verbose = 0
+    fit = model.fit(train_data, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                    callbacks=callbacks, verbose=verbose)
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    scores = history.get(monitor, [])
+    best = int(np.argmin(scores) if mode == "min" else np.argmax(scores)) + 1 if scores else len(timer.seconds)
+    if Path(checkpoint + ".index").exists():
+        model.load_weights(checkpoint)
+    return TrainResult(history=history, epoch_minutes=[s / 60 for s in timer.seconds], best_epoch=best, checkpoint=checkpoint)
+
+
+# --------------------------------------------------------------------------- metrics
+def classification_metrics(y_true, y_pred, *, positive_label=1) -> dict:
+    """Accuracy, and precision, recall and F1 of the positive class, plus the confusion matrix
+    (rows: true label, columns: predicted label, labels sorted), all from scikit-learn."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
+        raise ValueError(f"y_true and y_pred must be 1-D and of the same non-zero length; got shapes {y_true.shape} and {y_pred.shape}.")
+    labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()) | {positive_label})
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=[positive_label], average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision": float(precision[0]),
+        "recall": float(recall[0]),
+        "f1": float(f1[0]),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels),
+    }
+
+
+# --------------------------------------------------------------------------- prediction
+@dataclass
+class Predictions:
+    labels: np.ndarray  # [n] predicted class ids
+    probabilities: np.ndarray  # [n, num_labels]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _as_text_list(value, name: str) -> list[str]:
+    if value is None:
+        raise TypeError(f"{name} is None: pass a string or a list of strings.")
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (bytes, dict)) or not isinstance(value, (Sequence, np.ndarray)) and not hasattr(value, "tolist"):
+        raise TypeError(f"{name} must be a string or a list of strings, not {type(value).__name__}.")
+    items = value.tolist() if hasattr(value, "tolist") else list(value)
+    if not items:
+        raise ValueError(f"{name} is empty: pass at least one text.")
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}[{i}] is {type(item).__name__}, not str: every item must be a string.")
+        if not item.strip():
+            raise ValueError(f"{name}[{i}] is an empty string.")
+    return items
+
+
+def takes_strings(model) -> bool:
+    """True for models whose inputs are raw strings (the TF Hub route)."""
+    inputs = getattr(model, "inputs", None)
+    return bool(inputs) and all(getattr(t, "dtype", None) == tf.string for t in inputs)
+
+
+def logits_of(model, inputs, training: bool = False):
+    """The logits of a Keras functional model or a transformers model (whose output has ``.logits``)."""
+    outputs = model(inputs, training=training)
+    return getattr(outputs, "logits", outputs)
+
+
+def predict(model, texts, pairs=None, *, tokenizer=None, batch_size: int = 32, max_length: int = 128) -> Predictions:
+    """Class ids and probabilities for ``texts`` (or pairs ``texts[i]``, ``pairs[i]``).
+
+    A single string (or a single pair of strings) is treated as a list of one.
+    """
+    texts = _as_text_list(texts, "texts")
+    if pairs is not None:
+        pairs = _as_text_list(pairs, "pairs")
+        if len(pairs) != len(texts):
+            raise ValueError(f"texts and pairs must have the same length; got {len(texts)} and {len(pairs)}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if not takes_strings(model) and tokenizer is None:
+        from bertlab.models import load_tokenizer
+
+        tokenizer = load_tokenizer()
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start:start + batch_size]
+        batch_pairs = pairs[start:start + batch_size] if pairs is not None else None
+        if takes_strings(model):
+            inputs = tf.constant(batch) if batch_pairs is None else [tf.constant(batch), tf.constant(batch_pairs)]
+        else:
+            encoded = tokenizer(batch, batch_pairs, truncation=True, max_length=max_length, padding=True, return_tensors="np")
+            inputs = {name: tf.constant(encoded[name], tf.int32) for name in INPUT_NAMES if name in encoded}
+        chunks.append(tf.nn.softmax(tf.cast(logits_of(model, inputs), tf.float32), axis=-1).numpy())
+    probabilities = np.concatenate(chunks)
+    return Predictions(labels=probabilities.argmax(axis=-1), probabilities=probabilities)
+
+
+def steps_for(num_examples: int, batch_size: int) -> int:
+    """Batches per epoch for ``num_examples`` (last batch partial)."""
+    return math.ceil(num_examples / batch_size)

@@ -1,0 +1,152 @@
+"""Spam detection (lesson 06): a TF-IDF baseline, frozen-BERT features + a small classifier,
+class weights for the imbalanced classes, and picking a decision threshold for a precision.
+
+Labels are 0 = ham, 1 = spam throughout (spam is the positive class, about 13 % of messages).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+import tensorflow as tf
+
+from bertlab.finetuning import masked_mean
+
+LABELS = ("ham", "spam")
+FEATURE_POOLINGS = ("cls", "pooled", "mean")
+
+
+def spam_labels(labels) -> np.ndarray:
+    """'ham'/'spam' strings (or 0/1) -> int array with 1 = spam."""
+    values = np.asarray(labels)
+    if values.dtype.kind in "iub":
+        out = values.astype(np.int32)
+    else:
+        unknown = sorted(set(values.tolist()) - set(LABELS))
+        if unknown:
+            raise ValueError(f"Labels must be 'ham' or 'spam'; found {unknown[:3]}.")
+        out = (values == "spam").astype(np.int32)
+    if not set(np.unique(out).tolist()) <= {0, 1}:
+        raise ValueError("Integer labels must be 0 (ham) or 1 (spam).")
+    return out
+
+
+# --------------------------------------------------------------------------- baseline
+def tfidf_baseline(train_texts, train_labels, *, C: float = 10.0, class_weight="balanced", seed: int = 0):
+    """Fit TF-IDF (word 1-2-grams + character 2-5-grams) + logistic regression; return the sklearn pipeline."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+    )
+    classifier = LogisticRegression(C=C, class_weight=class_weight, max_iter=2000, random_state=seed)
+    pipeline = make_pipeline(features, classifier)
+    return pipeline.fit(list(train_texts), spam_labels(train_labels))
+
+
+# --------------------------------------------------------------------------- class weights
+def balanced_class_weights(labels) -> dict:
+    """``{class: n_samples / (n_classes * count(class))}`` -- the weights Keras' ``class_weight`` takes."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    weights = compute_class_weight("balanced", classes=classes, y=labels)
+    return {int(c): float(w) for c, w in zip(classes, weights)}
+
+
+# --------------------------------------------------------------------------- frozen features
+def pool_features(outputs, attention_mask) -> dict:
+    """The three sentence vectors of a BERT output: raw [CLS], the pooler's, and the masked mean."""
+    return {
+        "cls": outputs.last_hidden_state[:, 0],
+        "pooled": outputs.pooler_output,
+        "mean": masked_mean(outputs.last_hidden_state, attention_mask),
+    }
+
+
+def extract_features(texts, *, encoder=None, tokenizer=None, batch_size: int = 64, max_length: int = 128,
+                     poolings=FEATURE_POOLINGS) -> dict:
+    """Encode ``texts`` with a frozen ``TFBertModel`` in batches; return {pooling: array [n, hidden]}.
+
+    Texts are sorted by length before batching (less padding), and the rows put back in order.
+    """
+    from bertlab.finetuning import _as_text_list
+
+    texts = _as_text_list(texts, "texts")
+    unknown = set(poolings) - set(FEATURE_POOLINGS)
+    if unknown:
+        raise ValueError(f"Unknown pooling(s) {sorted(unknown)}; choose from {FEATURE_POOLINGS}.")
+    if encoder is None:
+        from bertlab.models import load_tf_model
+
+        encoder = load_tf_model(task="base")
+    if tokenizer is None:
+        from bertlab.models import load_tokenizer
+
+        tokenizer = load_tokenizer()
+    lengths = [len(t) for t in texts]
+    order = np.argsort(lengths, kind="stable")
+    chunks = {name: [] for name in poolings}
+    for start in range(0, len(texts), batch_size):
+        batch = [texts[i] for i in order[start:start + batch_size]]
+        enc = tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="np")
+        inputs = {k: tf.constant(enc[k], tf.int32) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        pooled = _encode(encoder, inputs)
+        for name in poolings:
+            chunks[name].append(pooled[name].numpy())
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return {name: np.concatenate(parts)[inverse] for name, parts in chunks.items()}
+
+
+def _encode(encoder, inputs):
+    outputs = encoder(inputs, training=False)
+    return pool_features(outputs, inputs["attention_mask"])
+
+
+def feature_classifier(features, labels, *, C: float = 1.0, class_weight="balanced", seed: int = 0):
+    """A small classifier on frozen sentence vectors: standardize + logistic regression (sklearn)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=class_weight, max_iter=3000, random_state=seed))
+    return model.fit(np.asarray(features), spam_labels(labels))
+
+
+# --------------------------------------------------------------------------- thresholds
+def threshold_for_precision(y_true, scores, target_precision: float) -> float:
+    """The lowest threshold t such that predicting spam for ``scores >= t`` reaches ``target_precision``
+    (so recall is as high as that precision allows). Raises if no threshold reaches it."""
+    from sklearn.metrics import precision_recall_curve
+
+    if not 0 < target_precision <= 1:
+        raise ValueError(f"target_precision must be in (0, 1], got {target_precision}.")
+    y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=np.float64)
+    if y_true.shape != scores.shape or y_true.ndim != 1 or len(y_true) == 0:
+        raise ValueError("y_true and scores must be 1-D arrays of the same non-zero length.")
+    precision, _, thresholds = precision_recall_curve(y_true, scores)
+    reached = np.flatnonzero(precision[:-1] >= target_precision)
+    if len(reached) == 0:
+        raise ValueError(f"No threshold reaches precision {target_precision}: the best is {precision[:-1].max():.3f}.")
+    return float(thresholds[reached[0]])
+
+
+@dataclass
+class Timed:
+    value: object
+    minutes: float
+
+
+def timed(fn, *args, **kwargs) -> Timed:
+    """Run ``fn`` and return its result with the wall-clock minutes it took."""
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return Timed(value, (time.perf_counter() - start) / 60)

@@ -1,0 +1,165 @@
+"""Tests of bertlab.finetuning: schedule, optimizer, builders, training, metrics, predict."""
+import numpy as np
+import pytest
+
+import bertlab  # noqa: F401
+import tensorflow as tf
+
+from bertlab import finetuning as ft
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from bertlab.models import load_tokenizer
+
+    return load_tokenizer()
+
+
+def tiny_encoder(seed=0):
+    """A 2-layer, hidden-32 BERT with random weights and the real vocabulary: builds in a second."""
+    from transformers import BertConfig, TFBertModel
+
+    tf.keras.utils.set_random_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    return TFBertModel(config)
+
+
+# --------------------------------------------------------------------------- schedule
+def test_schedule_rises_linearly_during_warmup_then_decays_to_zero():
+    steps = np.arange(0, 121)
+    lr = ft.warmup_linear_decay(steps, peak_lr=1e-4, warmup_steps=20, total_steps=120)
+    np.testing.assert_allclose(lr[[0, 10, 20, 70, 120]], [0.0, 5e-5, 1e-4, 5e-5, 0.0], atol=1e-12)
+    assert np.all(np.diff(lr[:21]) > 0) and np.all(np.diff(lr[20:]) < 0)
+
+
+def test_keras_schedule_matches_numpy_reference_on_every_step():
+    schedule = ft.WarmupLinearDecay(3e-5, total_steps=345, warmup_steps=34)
+    steps = np.arange(0, 400)
+    expected = ft.warmup_linear_decay(steps, peak_lr=3e-5, warmup_steps=34, total_steps=345)
+    np.testing.assert_allclose(schedule(tf.constant(steps)).numpy(), expected, rtol=1e-5, atol=1e-12)
+    assert schedule.get_config() == {"peak_lr": 3e-5, "total_steps": 345, "warmup_steps": 34}
+
+
+def test_schedule_without_warmup_starts_at_peak():
+    np.testing.assert_allclose(ft.warmup_linear_decay([0, 50], peak_lr=2.0, warmup_steps=0, total_steps=100), [2.0, 1.0])
+
+
+def test_schedule_rejects_warmup_longer_than_training():
+    with pytest.raises(ValueError, match="warmup_steps"):
+        ft.WarmupLinearDecay(1e-4, total_steps=10, warmup_steps=11)
+
+
+def test_optimizer_is_adamw_without_decay_on_layer_norm_and_bias():
+    opt = ft.create_optimizer(5e-5, 100, warmup_ratio=0.1, weight_decay=0.01)
+    assert isinstance(opt, tf.keras.optimizers.AdamW)
+    assert opt._learning_rate.warmup_steps == 10
+    bias = tf.Variable(tf.zeros(3), name="dense/bias")
+    norm = tf.Variable(tf.ones(3), name="LayerNorm/gamma")
+    kernel = tf.Variable(tf.ones(3), name="dense/kernel")
+    opt.build([bias, norm, kernel])
+    assert [opt._use_weight_decay(v) for v in (bias, norm, kernel)] == [False, False, True]
+
+
+# --------------------------------------------------------------------------- metrics
+def test_metrics_give_positive_class_scores_and_confusion_matrix():
+    y_true = [1, 1, 1, 0, 0, 1, 0, 1]
+    y_pred = [1, 0, 1, 0, 1, 1, 0, 1]
+    m = ft.classification_metrics(y_true, y_pred)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["precision"] == pytest.approx(4 / 5)
+    assert m["recall"] == pytest.approx(4 / 5)
+    assert m["f1"] == pytest.approx(0.8)
+    np.testing.assert_array_equal(m["confusion_matrix"], [[2, 1], [1, 4]])
+
+
+def test_metrics_f1_is_zero_when_positive_class_never_predicted():
+    m = ft.classification_metrics([1, 0, 1], [0, 0, 0])
+    assert m["f1"] == 0.0 and m["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_metrics_reject_mismatched_lengths():
+    with pytest.raises(ValueError, match="same non-zero length"):
+        ft.classification_metrics([1, 0], [1])
+
+
+# --------------------------------------------------------------------------- builders, predict
+@pytest.fixture(scope="module")
+def tiny_classifier():
+    return ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder())
+
+
+@pytest.mark.parametrize("pooling", ["mean", "pooled", "cls"])
+def test_functional_classifier_maps_token_ids_to_logits(pooling, tokenizer):
+    model = ft.build_functional_classifier(num_labels=3, pooling=pooling, encoder=tiny_encoder())
+    enc = tokenizer(["a short one", "a somewhat longer sentence here"], padding=True, return_tensors="np")
+    logits = model({k: enc[k] for k in ft.INPUT_NAMES})
+    assert logits.shape == (2, 3) and logits.dtype == tf.float32
+
+
+def test_mean_pooling_ignores_padding():
+    hidden = tf.constant([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    np.testing.assert_allclose(ft.masked_mean(hidden, tf.constant([[1, 1, 0]])).numpy(), [[2.0, 3.0]])
+
+
+def test_padding_does_not_change_predictions(tiny_classifier, tokenizer):
+    texts, pairs = ["The cat sat.", "A much longer first sentence with many words"], ["It sat.", "Short."]
+    together = ft.predict(tiny_classifier, texts, pairs, tokenizer=tokenizer, batch_size=2)
+    alone = ft.predict(tiny_classifier, texts, pairs, tokenizer=tokenizer, batch_size=1)
+    np.testing.assert_allclose(together.probabilities, alone.probabilities, atol=1e-5)
+
+
+def test_predict_returns_labels_and_probabilities_that_sum_to_one(tiny_classifier, tokenizer):
+    out = ft.predict(tiny_classifier, ["one", "two", "three"], tokenizer=tokenizer)
+    assert out.probabilities.shape == (3, 2) and out.labels.shape == (3,)
+    np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(out.labels, out.probabilities.argmax(axis=1))
+
+
+def test_predict_treats_a_single_string_pair_as_one_example(tiny_classifier, tokenizer):
+    assert len(ft.predict(tiny_classifier, "This research was consistent.", "It was compatible.", tokenizer=tokenizer)) == 1
+
+
+@pytest.mark.parametrize("texts, pairs, error, match", [
+    (None, None, TypeError, "texts is None"),
+    ([], None, ValueError, "texts is empty"),
+    (["ok", 3], None, TypeError, r"texts\[1\] is int"),
+    (["ok", "  "], None, ValueError, r"texts\[1\] is an empty string"),
+    (42, None, TypeError, "must be a string or a list"),
+    (["a", "b"], ["only one"], ValueError, "same length"),
+    (["a"], [None], TypeError, r"pairs\[0\] is NoneType"),
+])
+def test_predict_rejects_bad_input_clearly(tiny_classifier, tokenizer, texts, pairs, error, match):
+    with pytest.raises(error, match=match):
+        ft.predict(tiny_classifier, texts, pairs, tokenizer=tokenizer)
+
+
+# --------------------------------------------------------------------------- training
+def test_training_learns_a_toy_task_and_restores_the_best_epoch(tmp_path, tokenizer):
+    ft.bertlab.set_seed(0)
+    model = ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder(1))
+    texts = ["good great fine nice"] * 16 + ["bad awful poor worse"] * 16
+    labels = np.array([1] * 16 + [0] * 16, np.int32)
+    enc = tokenizer(texts, padding=True, return_tensors="np")
+    data = tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.INPUT_NAMES}, labels)).shuffle(32, seed=0).batch(8)
+    result = ft.train_classifier(model, data, data, epochs=4, peak_lr=3e-3, warmup_ratio=0.25, patience=4,
+                                 checkpoint_dir=tmp_path, verbose=0)
+    assert len(result.epoch_minutes) == 4 and result.train_minutes > 0
+    assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert result.history["val_accuracy"][result.best_epoch - 1] == max(result.history["val_accuracy"]) == 1.0
+    assert (tmp_path / "best.ckpt.index").exists()
+    preds = ft.predict(model, ["good great fine nice", "bad awful poor worse"], tokenizer=tokenizer)
+    np.testing.assert_array_equal(preds.labels, [1, 0])
+
+
+def test_functional_classifier_survives_save_and_reload(tmp_path, tiny_classifier, tokenizer):
+    before = ft.predict(tiny_classifier, ["a b c", "d e"], ["x", "y z"], tokenizer=tokenizer).probabilities
+    ft.save_functional_classifier(tiny_classifier, tmp_path)
+    reloaded = ft.load_functional_classifier(tmp_path)
+    after = ft.predict(reloaded, ["a b c", "d e"], ["x", "y z"], tokenizer=tokenizer).probabilities
+    np.testing.assert_allclose(before, after, atol=1e-5)
+
+
+def test_loading_from_an_empty_folder_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        ft.load_transformers_classifier(tmp_path)
