@@ -217,7 +217,7 @@ def run_grader(g: Grader, learner_fn) -> Result:
     except AssertionError as error:
         return Result(name, 0, points, "failed", _one_line(_assertion_message(error)))
     except Exception as error:  # an error inside the learner's code (or a grader bug)
-        return Result(name, 0, points, "failed", _one_line(f"{type(error).__name__}: {error}"))
+        return Result(name, 0, points, "failed", _one_line(f"raised {type(error).__name__}: {error}"))
     return Result(name, points, points, "passed")
 
 

@@ -1,0 +1,227 @@
+"""Graders for lesson 01 "Installation": counting BERT's parameters and feeding its input layers.
+
+Both graders build small keras-bert models from seeded, varied configurations (a few
+seconds on a CPU) and compare the learner's answer with what Keras reports.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import warnings
+
+import numpy as np
+
+from bertlab.grading.core import GradingError, grader, wrong_answer
+
+# Small configurations (vocab, hidden, heads, layers, feed-forward, max positions), drawn once
+# from a seeded generator so every run grades the same varied set; a hard-coded number or a
+# formula that only fits BERT-base cannot pass all of them.
+_RNG = np.random.default_rng(2026)
+
+
+def _draw_config(rng) -> dict:
+    heads = int(rng.choice([1, 2, 4]))
+    return dict(
+        vocab_size=int(rng.integers(50, 400)),
+        hidden_size=heads * int(rng.integers(4, 13)),
+        num_heads=heads,
+        num_layers=int(rng.integers(1, 4)),
+        ff_size=int(rng.integers(16, 129)),
+        max_positions=int(rng.integers(16, 129)),
+    )
+
+
+COUNT_CONFIGS = [_draw_config(_RNG) for _ in range(3)]
+
+
+@functools.lru_cache(maxsize=None)
+def _keras_bert_count(vocab_size, hidden_size, num_heads, num_layers, ff_size, max_positions) -> int:
+    """count_params() of keras-bert's pretraining model (MLM + NSP heads) for one configuration."""
+    import bertlab  # noqa: F401  (Keras 2 before keras_bert)
+    from keras_bert import get_model
+
+    with warnings.catch_warnings():  # keras-bert's unseeded-initializer warning is noise here
+        warnings.simplefilter("ignore")
+        model = get_model(
+            token_num=vocab_size,
+            pos_num=max_positions,
+            seq_len=max_positions,
+            embed_dim=hidden_size,
+            transformer_num=num_layers,
+            head_num=num_heads,
+            feed_forward_dim=ff_size,
+        )
+    return int(model.count_params())
+
+
+def _learner_args(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "num_heads"}
+
+
+def _candidate_terms(V, H, L, F, P) -> dict[str, int]:
+    """Pieces a count can miss or add twice, for the hint. Equal-sized pieces share a name."""
+    heads = (H * H + H) + 2 * H + V + (H * H + H) + (2 * H + 2)
+    return {
+        "the MLM output bias (one number per vocabulary token, tied to the token embedding)": V,
+        "the token embedding (vocab_size × hidden_size)": V * H,
+        "the position embedding (max_positions × hidden_size)": P * H,
+        "a 2 × hidden_size piece: the segment embedding (2 rows) or one LayerNorm (gamma and beta)": 2 * H,
+        "4 × hidden_size per layer: the attention biases (Q, K, V, output) or the two LayerNorms of each block": 4 * H * L,
+        "the attention output projection (hidden_size × hidden_size + hidden_size per layer)": L * (H * H + H),
+        "all attention projections (4 × (hidden_size² + hidden_size) per layer)": 4 * L * (H * H + H),
+        "the feed-forward biases (ff_size + hidden_size per layer)": L * (F + H),
+        "the feed-forward layers (2 × hidden_size × ff_size + ff_size + hidden_size per layer)": L * (2 * H * F + F + H),
+        "the pretraining heads (MLM transform + LayerNorm + output bias, NSP pooler + classifier)": heads,
+        "the NSP head (pooler hidden_size² + hidden_size, classifier 2 × hidden_size + 2)": (H * H + H) + (2 * H + 2),
+        "the MLM head (transform, LayerNorm and output bias)": (H * H + H) + 2 * H + V,
+        "one hidden_size × hidden_size dense layer with bias (the MLM transform or the NSP pooler)": H * H + H,
+    }
+
+
+def _diagnose(cases: list[tuple[dict, int, int]]) -> str | None:
+    """Name the piece(s) whose size equals expected - answer in every configuration."""
+    terms = [_candidate_terms(c["vocab_size"], c["hidden_size"], c["num_layers"], c["ff_size"], c["max_positions"])
+             for c, _, _ in cases]
+    names = list(terms[0])
+    diffs = [expected - got for _, expected, got in cases]
+    for size in (1, 2):
+        for combo in itertools.combinations(names, size):
+            for sign in (1, -1):
+                if all(sign * sum(t[n] for n in combo) == d for t, d in zip(terms, diffs)):
+                    what = " and ".join(combo)
+                    return f"your count is missing {what}" if sign > 0 else f"your count has an extra {what}"
+    return None
+
+
+def _describe(config: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in _learner_args(config).items())
+
+
+@grader("count_bert_parameters", points=3)
+def grade_count_bert_parameters(learner_fn):
+    """Match keras-bert's count_params() (pretraining model) on seeded small configurations."""
+    cases = []
+    for config in COUNT_CONFIGS:
+        expected = _keras_bert_count(**config)
+        got = learner_fn(**_learner_args(config))
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+            raise GradingError(f"return the count as an int, got {type(got).__name__} {got!r}")
+        cases.append((config, expected, int(got)))
+    wrong = [case for case in cases if case[1] != case[2]]
+    if not wrong:
+        return
+    config, expected, got = wrong[0]
+    diagnosis = _diagnose(cases) or "compare your terms with the layer-by-layer counts of model.summary()"
+    raise GradingError(
+        f"for {_describe(config)} keras-bert counts {expected:,} parameters, you returned {got:,} "
+        f"(off by {expected - got:+,}): {diagnosis}"
+    )
+
+
+def _reference_count(vocab_size, hidden_size, num_layers, ff_size, max_positions):
+    """The correct formula, for building the wrong answers below from it."""
+    H, F = hidden_size, ff_size
+    embeddings = vocab_size * H + 2 * H + max_positions * H + 2 * H
+    block = 4 * (H * H + H) + 2 * H + (H * F + F + F * H + H) + 2 * H
+    heads = (H * H + H) + 2 * H + vocab_size + (H * H + H) + (2 * H + 2)
+    return embeddings + num_layers * block + heads
+
+
+@wrong_answer("count_bert_parameters", hint="MLM output bias")
+def count_without_mlm_output_bias(vocab_size, hidden_size, num_layers, ff_size, max_positions):
+    # Believes the tied output layer adds nothing at all (it reuses the weights, not the bias).
+    return _reference_count(vocab_size, hidden_size, num_layers, ff_size, max_positions) - vocab_size
+
+
+@wrong_answer("count_bert_parameters", hint="pretraining heads")
+def count_encoder_only(vocab_size, hidden_size, num_layers, ff_size, max_positions):
+    H = hidden_size
+    heads = (H * H + H) + 2 * H + vocab_size + (H * H + H) + (2 * H + 2)
+    return _reference_count(vocab_size, hidden_size, num_layers, ff_size, max_positions) - heads
+
+
+@wrong_answer("count_bert_parameters", hint="attention output projection")
+def count_three_attention_projections(vocab_size, hidden_size, num_layers, ff_size, max_positions):
+    # Counts Q, K and V but forgets the projection that recombines the heads.
+    H = hidden_size
+    return _reference_count(vocab_size, hidden_size, num_layers, ff_size, max_positions) - num_layers * (H * H + H)
+
+
+@wrong_answer("count_bert_parameters", hint="return the count as an int")
+def count_as_float(vocab_size, hidden_size, num_layers, ff_size, max_positions):
+    return float(_reference_count(vocab_size, hidden_size, num_layers, ff_size, max_positions))
+
+
+# ---------------------------------------------------------------------------------------
+# dummy_inputs(model, batch_size): one all-zero array per input layer, shaped as declared.
+# ---------------------------------------------------------------------------------------
+INPUT_CONFIGS = [
+    # (training, seq_len, batch_size): the pretraining model has 3 inputs, the encoder 2.
+    (True, int(_RNG.integers(5, 20)), int(_RNG.integers(2, 5))),
+    (False, int(_RNG.integers(20, 40)), 1),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def _small_bert(training: bool, seq_len: int):
+    import bertlab  # noqa: F401
+    import tensorflow as tf
+    from keras_bert import get_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        built = get_model(token_num=60, pos_num=64, seq_len=seq_len, embed_dim=8, transformer_num=1,
+                          head_num=2, feed_forward_dim=16, training=training)
+    if training:
+        return built
+    inputs, outputs = built  # training=False returns the encoder's inputs and output tensor
+    return tf.keras.Model(inputs, outputs)
+
+
+@grader("dummy_inputs", points=2)
+def grade_dummy_inputs(learner_fn):
+    """One zero array per model input, shape (batch_size, seq_len), that the model accepts."""
+    for training, seq_len, batch_size in INPUT_CONFIGS:
+        model = _small_bert(training, seq_len)
+        names = [t.name.split(":")[0] for t in model.inputs]
+        arrays = learner_fn(model, batch_size)
+        if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
+            raise GradingError(f"return a list with one array per model input, got {type(arrays).__name__}")
+        if len(arrays) != len(model.inputs):
+            raise GradingError(
+                f"this model has {len(names)} inputs ({', '.join(names)}) but you returned {len(arrays)} arrays: "
+                "make one array per entry of model.inputs"
+            )
+        for name, tensor, array in zip(names, model.inputs, arrays):
+            array = np.asarray(array)
+            expected = (batch_size, int(tensor.shape[1]))
+            if array.shape != expected:
+                if array.shape == expected[::-1]:
+                    raise GradingError(f"{name}: the batch dimension comes first, (batch_size, seq_len) = {expected}, "
+                                       f"got {array.shape}")
+                raise GradingError(
+                    f"{name} expects shape (batch_size, seq_len) = {expected}, got {array.shape}: "
+                    "read seq_len from model.inputs, do not assume 512"
+                )
+            if not np.issubdtype(array.dtype, np.number) or np.any(array != 0):
+                raise GradingError(f"{name}: fill the arrays with zeros (numbers), got dtype {array.dtype}")
+        outputs = model(list(arrays), training=False)
+        first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+        if int(first.shape[0]) != batch_size:  # pragma: no cover - guarded by the shape checks
+            raise GradingError("the model did not return one output row per example")
+
+
+@wrong_answer("dummy_inputs", hint="one array per entry of model.inputs")
+def dummy_inputs_always_two(model, batch_size):
+    seq_len = model.inputs[0].shape[1]
+    return [np.zeros((batch_size, seq_len)), np.zeros((batch_size, seq_len))]
+
+
+@wrong_answer("dummy_inputs", hint="do not assume 512")
+def dummy_inputs_bert_base_length(model, batch_size):
+    return [np.zeros((batch_size, 512)) for _ in model.inputs]
+
+
+@wrong_answer("dummy_inputs", hint="the batch dimension comes first")
+def dummy_inputs_transposed(model, batch_size):
+    return [np.zeros((t.shape[1], batch_size)) for t in model.inputs]
