@@ -37,6 +37,7 @@ MRPC_TEST_HEADER = ["index", "#1 ID", "#2 ID", "#1 String", "#2 String"]  # GLUE
 MRPC_COLUMNS = ["label", "id1", "id2", "sentence1", "sentence2"]
 MRPC_SPLITS = ("train", "validation", "test")
 SMS_LABELS = ("ham", "spam")
+BERT_MAX_POSITIONS = 512  # BERT's position embeddings: the longest sequence it can read
 CORPORA = {"pride_and_prejudice": "corpus/pride_and_prejudice.txt"}
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 
@@ -585,7 +586,9 @@ def to_tf_dataset(
         if len(second) != len(first):
             raise ValueError(f"texts has {len(first)} entries but texts_pair has {len(second)}; they must match")
     limit = getattr(tokenizer, "model_max_length", None)
-    if limit and limit < 10**6 and max_length > limit:
+    if not limit or limit > 10**6:  # tokenizers built from a bare vocab.txt say "no limit"
+        limit = BERT_MAX_POSITIONS
+    if max_length > limit:
         raise ValueError(f"max_length={max_length} is more than the model's maximum of {limit} tokens")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
