@@ -221,6 +221,29 @@ def run_grader(g: Grader, learner_fn) -> Result:
     return Result(name, points, points, "passed")
 
 
+MIN_WRONG_ANSWERS = 2
+
+
+def audit(g: Grader) -> list[str]:
+    """Problems with a grader's known-wrong answers (CI requires an empty list for every grader).
+
+    Each exercise needs at least MIN_WRONG_ANSWERS wrong answers, and the grader must fail
+    every one of them with a message that contains its hint.
+    """
+    problems = []
+    if len(g.wrong_answers) < MIN_WRONG_ANSWERS:
+        problems.append(
+            f"{g.key}: {len(g.wrong_answers)} known-wrong answer(s); add at least {MIN_WRONG_ANSWERS} with @wrong_answer"
+        )
+    for answer in g.wrong_answers:
+        result = run_grader(g, answer.fn)
+        if result.passed:
+            problems.append(f"{answer.label}: the grader accepted this wrong answer")
+        elif answer.hint not in result.message:
+            problems.append(f"{answer.label}: expected the hint {answer.hint!r}, got {result.message!r}")
+    return problems
+
+
 def grade(key: str, learner_fn) -> Result:
     """Grade `learner_fn` against the grader registered as "lessonNN.name"."""
     return run_grader(get_grader(key), learner_fn)
