@@ -1,0 +1,177 @@
+"""Tests of bertlab.preprocessing: texts -> BERT inputs, the three ways to tokenize, token lengths."""
+import bertlab  # noqa: F401  (Keras 2 before tensorflow)
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bertlab import preprocessing as pp
+from bertlab.data import load_mrpc, load_sms_spam
+
+
+@pytest.fixture(scope="module")
+def mrpc():
+    return load_mrpc("train")
+
+
+@pytest.fixture(scope="module")
+def sms():
+    return load_sms_spam()
+
+
+# --- the seed examples -----------------------------------------------------------------------
+def test_wordpiece_splits_embed_and_adds_cls_and_sep():
+    inputs = pp.get_inputs(["I want to embed. Maybe now"], padding="longest")
+    tokens = pp._tokenizer(None).convert_ids_to_tokens(inputs["input_word_ids"][0].tolist())
+    assert tokens == ["[CLS]", "i", "want", "to", "em", "##bed", ".", "maybe", "now", "[SEP]"]
+    assert inputs["input_word_ids"][0].tolist() == [101, 1045, 2215, 2000, 7861, 8270, 1012, 2672, 2085, 102]
+
+
+def test_three_sentences_become_int32_arrays_of_shape_3_by_128():
+    inputs = pp.get_inputs(["How are you?", "I want to embed. Maybe now", "Hello"])
+    assert list(inputs) == ["input_word_ids", "input_mask", "input_type_ids"]
+    for array in inputs.values():
+        assert array.shape == (3, 128) and array.dtype == np.int32
+    assert inputs["input_word_ids"][0, :8].tolist() == [101, 2129, 2024, 2017, 1029, 102, 0, 0]
+    assert inputs["input_mask"][0].sum() == 6 and inputs["input_type_ids"].sum() == 0
+
+
+def test_a_pair_gets_type_id_one_on_the_second_segment_and_its_sep():
+    inputs = pp.get_inputs(["How are you?"], ["Fine."], max_length=12)
+    assert inputs["input_word_ids"][0].tolist() == [101, 2129, 2024, 2017, 1029, 102, 2986, 1012, 102, 0, 0, 0]
+    assert inputs["input_type_ids"][0].tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0]
+    assert inputs["input_mask"][0].tolist() == [1] * 9 + [0] * 3
+
+
+def test_transformers_names_are_available_for_tf_bert_models():
+    inputs = pp.get_inputs("Hello there", names="transformers", max_length=8)
+    assert list(inputs) == ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def test_dynamic_padding_pads_to_the_longest_in_the_batch(mrpc):
+    texts = list(mrpc.sentence1[:16])
+    fixed = pp.get_inputs(texts)
+    dynamic = pp.get_inputs(texts, padding="longest")
+    longest = int(pp.token_lengths(texts).max())
+    assert dynamic["input_word_ids"].shape == (16, longest)
+    np.testing.assert_array_equal(dynamic["input_word_ids"], fixed["input_word_ids"][:, :longest])
+    assert fixed["input_word_ids"][:, longest:].sum() == 0
+
+
+# --- truncation ------------------------------------------------------------------------------
+def test_pairs_are_truncated_longest_first_as_transformers_does(mrpc):
+    tokenizer = pp._tokenizer(None)
+    firsts, seconds = list(mrpc.sentence1[:50]), list(mrpc.sentence2[:50])
+    inputs = pp.get_inputs(firsts, seconds, max_length=40, warn=False)
+    for i in range(50):
+        a = tokenizer(firsts[i], add_special_tokens=False)["input_ids"]
+        b = tokenizer(seconds[i], add_special_tokens=False)["input_ids"]
+        room = 40 - 3
+        if len(a) + len(b) > room:
+            # the shorter keeps up to half the room, the longer takes the rest (ties: the first is "shorter")
+            short, long_ = (b, a) if len(a) > len(b) else (a, b)
+            keep_short = min(len(short), room // 2)
+            keep = {id(short): keep_short, id(long_): room - keep_short}
+            a, b = a[: keep[id(a)]], b[: keep[id(b)]]
+        expected = [101] + a + [102] + b + [102]
+        assert inputs["input_word_ids"][i, : len(expected)].tolist() == expected
+        assert inputs["input_mask"][i].sum() == len(expected)
+
+
+def test_a_text_far_longer_than_512_tokens_is_truncated_and_reported():
+    long_text = "the quick brown fox jumps over the lazy dog " * 300  # 2,700 words
+    with pytest.warns(pp.TruncationWarning, match="1 of 2 examples"):
+        inputs = pp.get_inputs([long_text, "short"], max_length=512)
+    assert inputs["input_word_ids"].shape == (2, 512)
+    assert inputs["input_word_ids"][0, -1] == 102 and inputs["input_mask"][0].sum() == 512
+    assert inputs.truncated.tolist() == [True, False]
+    assert inputs.lengths[0] == 2 + 2700
+    assert "longest 2702 tokens" in inputs.report()
+
+
+def test_max_length_above_512_is_refused():
+    with pytest.raises(ValueError, match="512"):
+        pp.get_inputs(["hello"], max_length=1024)
+
+
+# --- bad input -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "texts, pairs, error, message",
+    [
+        ([], None, ValueError, "empty"),
+        (None, None, TypeError, "None"),
+        (["fine", 3], None, TypeError, r"texts\[1\] is a int"),
+        (["fine", None], None, TypeError, r"texts\[1\] is missing"),
+        (pd.Series(["a", float("nan")], index=[10, 11]), None, TypeError, "index 11"),
+        ([b"bytes"], None, TypeError, "decode"),
+        (["a", "b"], ["c"], ValueError, "texts has 2 entries but pairs has 1"),
+        (pd.DataFrame({"a": ["x"]}), None, TypeError, "get_inputs_from_frame"),
+    ],
+)
+def test_bad_input_gives_a_clear_error(texts, pairs, error, message):
+    with pytest.raises(error, match=message):
+        pp.get_inputs(texts, pairs)
+
+
+def test_frame_helper_reads_columns_and_names_a_missing_one(mrpc):
+    inputs = pp.get_inputs_from_frame(mrpc.head(4), "sentence1", "sentence2", max_length=128)
+    direct = pp.get_inputs(list(mrpc.sentence1[:4]), list(mrpc.sentence2[:4]), max_length=128)
+    np.testing.assert_array_equal(inputs["input_word_ids"], direct["input_word_ids"])
+    with pytest.raises(KeyError, match="sentence3"):
+        pp.get_inputs_from_frame(mrpc.head(4), "sentence1", "sentence3")
+
+
+# --- the three ways agree --------------------------------------------------------------------
+def _unusual(text):
+    """Characters outside printable ASCII: the only place the ways are allowed to differ."""
+    return any(ord(c) > 126 or (ord(c) < 32 and c not in "\t\n") for c in text)
+
+
+@pytest.mark.slow
+def test_tf_hub_tf_text_and_transformers_agree_on_real_mrpc_pairs_and_sms(sms):
+    dev = load_mrpc("validation")
+    table = pp.compare_tokenizers(list(dev.sentence1), list(dev.sentence2))
+    assert table["identical"].tolist() == [408, 407, 407]
+    differing = pp.tokenizer_differences(list(dev.sentence1), list(dev.sentence2), way="tf_hub")
+    assert all(_unusual(text) for text in differing["text"])
+    messages = list(sms.text[:1000])
+    table = pp.compare_tokenizers(messages, seq_length=64)  # 64: some messages are truncated too
+    differing = pp.tokenizer_differences(messages, way="tf_text", seq_length=64)
+    assert table.loc["tf_hub", "identical"] == table.loc["tf_text", "identical"] == 1000 - len(differing)
+    assert 0 < len(differing) <= 10 and all(_unusual(text) for text in differing["text"])
+
+
+@pytest.mark.slow
+def test_the_ways_differ_only_on_rare_characters_that_tf_text_normalizes():
+    differences = pp.tokenizer_differences(["contains 2 ½ servings", "I´m here", "plain text"], way="tf_text")
+    assert differences["position"].tolist() == [0, 1]
+    assert differences.loc[0, "tf_text"][2:6] == ["2", "1", "##⁄", "##2"]
+    assert differences.loc[0, "transformers"][2:4] == ["2", "½"]
+
+
+@pytest.mark.slow
+def test_hub_trims_pairs_round_robin_one_token_apart_from_longest_first():
+    a = "one two three four five six seven eight nine ten"
+    hub = pp.tokenize_with_hub([a], [a], seq_length=12)  # room for 9: round robin gives 5 + 4
+    hf = pp.tokenize_with_transformers([a], [a], seq_length=12)  # longest-first gives 4 + 5
+    assert hub["input_word_ids"][0].tolist() == [101, 2028, 2048, 2093, 2176, 2274, 102, 2028, 2048, 2093, 2176, 102]
+    assert hf["input_word_ids"][0].tolist() == [101, 2028, 2048, 2093, 2176, 102, 2028, 2048, 2093, 2176, 2274, 102]
+    assert hub["input_type_ids"][0].sum() == 5 and hf["input_type_ids"][0].sum() == 6
+
+
+def test_token_length_summary_counts_the_share_truncated():
+    summary = pp.length_summary([10, 20, 30, 200], max_length=128)
+    assert summary["truncated"] == 1 and summary["truncated_share"] == 0.25
+    assert summary["max"] == 200 and summary["median"] == 25.0
+
+
+@pytest.mark.slow
+def test_real_token_lengths_mrpc_fits_128_and_few_sms_messages_exceed_it(mrpc, sms):
+    mrpc_lengths = pp.token_lengths(mrpc.sentence1, mrpc.sentence2)
+    sms_lengths = pp.token_lengths(sms.text)
+    assert len(mrpc_lengths) == 3668 and mrpc_lengths.max() == 103
+    assert pp.length_summary(mrpc_lengths, 128)["truncated"] == 0
+    assert pp.length_summary(sms_lengths, 128)["truncated"] == 7
+    fig = pp.plot_token_lengths({"MRPC pairs": mrpc_lengths, "SMS": sms_lengths}, max_length=128)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["tokens, with [CLS]/[SEP]"] * 2
+    assert "0.2% truncated" in fig.axes[1].get_legend().get_texts()[0].get_text()
