@@ -262,11 +262,11 @@ def load_mrpc(split: str = "train", data_dir=None, *, form: str = "auto", sample
     tried = []
     if form != "glue":
         target = cache_dir() / "mrpc"
-        ok = all(
+        fetched = [  # a list, not all(): try every file, so the error can name every failure
             (target / name).is_file() or _download(name, target / name, tried)
             for name in ("msr_paraphrase_train.txt", "mrpc_dev_ids.tsv")
-        )
-        if ok:
+        ]
+        if all(fetched):
             return _mrpc_from_raw(cache_dir(), split)
     raise _unavailable(f"MRPC {split}", options, data_dir, tried)
 
@@ -385,13 +385,15 @@ _SENTENCE_END = re.compile(r"[.!?]+[”’\"')\]]*\s+(?=[“‘\"'(]*[A-Z0-9])")
 
 def check_gutenberg_text(path: Path, title: str = "Pride and Prejudice") -> None:
     """Reject a file that is not a Project Gutenberg plain-text eBook of ``title`` (``ValueError``)."""
-    text = Path(path).read_bytes()[:200_000].decode("utf-8", errors="replace")
+    text = Path(path).read_bytes().decode("utf-8", errors="replace").replace("\r\n", "\n")
     if not _START.search(text):
-        raise ValueError(f"{path}: no '*** START OF THE PROJECT GUTENBERG EBOOK' line (not a Gutenberg text?)")
+        raise ValueError("no '*** START OF THE PROJECT GUTENBERG EBOOK' line (not a Gutenberg text?)")
+    if not _END.search(text):
+        raise ValueError("no '*** END OF THE PROJECT GUTENBERG EBOOK' line (the file is cut short)")
     if title.lower() not in text[:5000].lower():
-        raise ValueError(f"{path}: the header does not name {title!r}")
+        raise ValueError(f"the header does not name {title!r}")
     if Path(path).stat().st_size < 500_000:
-        raise ValueError(f"{path}: only {Path(path).stat().st_size} bytes; the novel has about 750,000")
+        raise ValueError(f"only {Path(path).stat().st_size:,} bytes; the novel has about 750,000")
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -488,7 +490,7 @@ def load_corpus(name: str = "pride_and_prejudice", data_dir=None, *, unit: str =
         if not _download("pg1342.txt", path, tried, check=check_gutenberg_text):
             raise _unavailable(f"The corpus {name!r}", [[rel]], data_dir, tried)
     try:
-        return parse_gutenberg(_read_text(path), name, unit)
+        return parse_gutenberg(_read_text(path).replace("\r\n", "\n"), name, unit)
     except DataFormatError as error:
         raise DataFormatError(f"{path}: {error}") from None
 

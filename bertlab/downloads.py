@@ -139,6 +139,14 @@ def fetch(name: str, dest: str | os.PathLike, *, check: Callable[[Path], None] |
         os.replace(tmp, dest)
         return dest
     except ValueError as error:  # get_file's checksum mismatch, or check() rejecting the format
+        # get_file's own reader stops quietly at a short body (it ignores Content-Length), so a
+        # transfer cut short shows up here, as a wrong checksum (or format): say so when the size tells.
+        part = tmpdir / name
+        got = part.stat().st_size if part.is_file() else None
+        if got is not None and origin.size is not None and got < origin.size:
+            raise DownloadError(
+                f"{url}: the transfer was cut short (received {got:,} of {origin.size:,} bytes)"
+            ) from error
         raise DownloadError(f"{url}: the downloaded file is not the expected one: {error}") from error
     except Exception as error:  # HTTP errors, refused connections, bodies cut short, timeouts
         raise DownloadError(f"{url}: {_reason(error)}") from error
