@@ -93,21 +93,22 @@ def _find(relpaths: list[str], data_dir) -> tuple[Path, str] | None:
     return None
 
 
-def _unavailable(what: str, wanted: list[list[str]], data_dir, tried: list[str]) -> DataUnavailableError:
+def _unavailable(what: str, wanted: list[list[str]], data_dir, tried: list[str], manual: list[str]) -> DataUnavailableError:
+    """One error for a data set: each folder looked in, each download tried and why it failed,
+    and how to put the files (``manual``: paths relative to a data folder) in place by hand."""
     looked = "\n".join(
         f"  - {folder} ({how}): no {' or '.join(' + '.join(group) for group in wanted)}"
         for folder, how in _search_path(data_dir)
     )
     if not downloads.downloads_enabled():
         tried = tried + ["  - downloads are turned off (BERTLAB_OFFLINE is set)"]
-    names = [Path(f).name for f in wanted[-1 if len(wanted) > 1 and "test" not in wanted[-1][0] else 0]]
     return DataUnavailableError(
         f"{what} is not available.\nLooked in:\n{looked}\nDownloads tried:\n"
         + ("\n".join(tried) if tried else "  (none)")
-        + f"\nTo put the files in place by hand, download them on a machine with internet access and copy "
-        f"{', '.join(names)} into {cache_dir() / Path(wanted[0][0]).parent} (or into a folder of your choice "
-        f"and set BERTLAB_DATA to its parent). Origins: see data/README.md. To work without the real data, "
-        f"pass sample=True (illustrative samples only)."
+        + f"\nTo put the files in place by hand: on a machine with internet access, download "
+        f"{', '.join(Path(f).name for f in manual)} (origins in data/README.md) and put the file(s) in "
+        f"{cache_dir() / Path(manual[0]).parent}, or into <folder>/{Path(manual[0]).parent} and set "
+        f"BERTLAB_DATA=<folder>. To work without the real data, pass sample=True (illustrative samples only)."
     )
 
 
@@ -268,7 +269,7 @@ def load_mrpc(split: str = "train", data_dir=None, *, form: str = "auto", sample
         ]
         if all(fetched):
             return _mrpc_from_raw(cache_dir(), split)
-    raise _unavailable(f"MRPC {split}", options, data_dir, tried)
+    raise _unavailable(f"MRPC {split}", options, data_dir, tried, options[-1])
 
 
 def _mrpc_from_raw(folder: Path, split: str) -> pd.DataFrame:
@@ -304,7 +305,8 @@ def _load_mrpc_test(data_dir) -> pd.DataFrame:
     dest = cache_dir() / "mrpc" / "msr_paraphrase_test.txt"
     if _download("msr_paraphrase_test.txt", dest, tried):
         return read_mrpc_file(dest)
-    raise _unavailable("MRPC test (labelled)", [["mrpc/msr_paraphrase_test.txt"], ["mrpc/test.tsv"]], data_dir, tried)
+    wanted = [["mrpc/msr_paraphrase_test.txt"], ["mrpc/test.tsv"]]
+    raise _unavailable("MRPC test (labelled)", wanted, data_dir, tried, wanted[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +349,7 @@ def load_sms_spam(data_dir=None, *, sample: bool = False) -> pd.DataFrame:
             out.write(zipped.read("SMSSpamCollection"))
         os.replace(tmp, target)
         return read_sms_file(target)
-    raise _unavailable("The SMS Spam Collection", [[rel]], data_dir, tried)
+    raise _unavailable("The SMS Spam Collection", [[rel]], data_dir, tried, ["sms_spam/SMSSpamCollection (inside smsspamcollection.zip)"])
 
 
 def split_sms_spam(
@@ -488,7 +490,7 @@ def load_corpus(name: str = "pride_and_prejudice", data_dir=None, *, unit: str =
     else:
         path = cache_dir() / rel
         if not _download("pg1342.txt", path, tried, check=check_gutenberg_text):
-            raise _unavailable(f"The corpus {name!r}", [[rel]], data_dir, tried)
+            raise _unavailable(f"The corpus {name!r}", [[rel]], data_dir, tried, [rel + " (pg1342.txt, renamed)"])
     try:
         return parse_gutenberg(_read_text(path).replace("\r\n", "\n"), name, unit)
     except DataFormatError as error:
