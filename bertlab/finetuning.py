@@ -262,7 +262,8 @@ class TrainResult:
 def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3, peak_lr: float = 5e-5,
                      warmup_ratio: float = 0.1, weight_decay: float = 0.01, steps_per_epoch: int | None = None,
                      monitor: str = "val_accuracy", patience: int = 2, checkpoint_dir: str | os.PathLike | None = None,
-                     verbose: int | str = "compact", jit_compile: bool | None = None, compile: bool = True) -> TrainResult:
+                     verbose: int | str = "compact", jit_compile: bool | None = None, compile: bool = True,
+                     class_weight: dict | None = None) -> TrainResult:
     """Fine-tune ``model`` with ``model.fit`` and keep the best weights.
 
     ``train_data`` and ``validation_data`` are batched ``tf.data`` datasets of (inputs, labels)
@@ -270,6 +271,7 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     ``patience`` epochs without improvement of ``monitor``; ModelCheckpoint writes the best weights
     to ``checkpoint_dir`` (a temporary folder if None), and they are loaded back at the end.
     ``verbose="compact"`` prints one line per epoch; 0, 1, 2 are Keras' own modes.
+    ``class_weight`` ({class: weight}) weights the loss per class, e.g. for rare spam.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
@@ -296,7 +298,7 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
         callbacks.append(CompactProgress())
         verbose = 0
     fit = model.fit(train_data, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                    callbacks=callbacks, verbose=verbose)
+                    callbacks=callbacks, verbose=verbose, class_weight=class_weight)
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     scores = history.get(monitor, [])
     best = int(np.argmin(scores) if mode == "min" else np.argmax(scores)) + 1 if scores else len(timer.seconds)
@@ -399,3 +401,11 @@ def predict(model, texts, pairs=None, *, tokenizer=None, batch_size: int = 32, m
 def steps_for(num_examples: int, batch_size: int) -> int:
     """Batches per epoch for ``num_examples`` (last batch partial)."""
     return math.ceil(num_examples / batch_size)
+
+
+def swap_augment(texts: Sequence[str], pairs: Sequence[str], labels) -> tuple[list[str], list[str], np.ndarray]:
+    """Add every pair a second time with its sentences swapped (paraphrase is symmetric)."""
+    texts, pairs, labels = list(texts), list(pairs), np.asarray(labels)
+    if not len(texts) == len(pairs) == len(labels):
+        raise ValueError(f"texts, pairs and labels must have the same length; got {len(texts)}, {len(pairs)}, {len(labels)}.")
+    return texts + pairs, pairs + texts, np.concatenate([labels, labels])

@@ -1,7 +1,8 @@
 """Graders for lesson 05 "Fine-tuning on MRPC": metrics, the learning-rate schedule, predicting a pair.
 
-All three run in about a second: the pair predictor is graded with a tiny randomly initialised
-BERT classifier (built here from a seeded configuration), not with a fine-tuned model.
+All three run in seconds: the pair predictor is graded with tiny randomly initialised BERT
+classifiers of the lesson's kind (``bertlab.finetuning.build_functional_classifier``, token ids
+in, logits out), built here from seeded configurations, not with a fine-tuned model.
 """
 from __future__ import annotations
 
@@ -140,20 +141,21 @@ PAIRS = [
 
 
 @functools.lru_cache(maxsize=None)
-def _tiny_classifier(num_labels: int, seed: int):
-    """A 1-layer, hidden-16 BERT sequence classifier with large random weights, so that the
-    order of the sentences, the segment ids and the [SEP] tokens all change its output."""
+def _tiny_classifier(num_labels: int, seed: int, pooling: str):
+    """A 1-layer, hidden-16 BERT classifier (the lesson's functional model: token ids in, logits
+    out) with large random weights, so that the order of the sentences, the segment ids and the
+    [SEP] tokens all change its output. Dropout is high, so training=True shows too."""
     import bertlab  # noqa: F401
     import tensorflow as tf
-    from transformers import BertConfig, TFBertForSequenceClassification
+    from transformers import BertConfig, TFBertModel
+
+    from bertlab.finetuning import build_functional_classifier
 
     tf.keras.utils.set_random_seed(seed)
     config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=128, num_labels=num_labels,
-                        initializer_range=0.6, hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3)
-    model = TFBertForSequenceClassification(config)
-    model(model.dummy_inputs, training=False)
-    return model
+                        intermediate_size=32, max_position_embeddings=128, initializer_range=0.6,
+                        hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3)
+    return build_functional_classifier(num_labels=num_labels, pooling=pooling, encoder=TFBertModel(config), dropout=0.3)
 
 
 @functools.lru_cache(maxsize=None)
@@ -167,7 +169,7 @@ def _reference_pair(model, tokenizer, sentence1, sentence2):
     import tensorflow as tf
 
     encoded = tokenizer(sentence1, sentence2, return_tensors="tf")
-    probabilities = tf.nn.softmax(model(encoded, training=False).logits, axis=-1).numpy()[0]
+    probabilities = tf.nn.softmax(model(dict(encoded), training=False), axis=-1).numpy()[0]
     return int(probabilities.argmax()), probabilities
 
 
@@ -175,8 +177,8 @@ def _reference_pair(model, tokenizer, sentence1, sentence2):
 def grade_predict_pair(learner_fn):
     """The label and class probabilities of tiny seeded classifiers (2 and 3 labels) on four pairs."""
     tokenizer = _tokenizer()
-    for num_labels, seed in [(2, 11), (3, 12)]:
-        model = _tiny_classifier(num_labels, seed)
+    for num_labels, seed, pooling in [(2, 11, "mean"), (3, 12, "pooled")]:
+        model = _tiny_classifier(num_labels, seed, pooling)
         for sentence1, sentence2 in PAIRS:
             got = learner_fn(model, tokenizer, sentence1, sentence2)
             if not isinstance(got, (tuple, list)) or len(got) != 2:
@@ -192,7 +194,7 @@ def grade_predict_pair(learner_fn):
             if not np.allclose(probabilities, want_probabilities, atol=1e-4):
                 raise GradingError(
                     "the probabilities differ from the model's: tokenize the two sentences as a pair, "
-                    "tokenizer(sentence1, sentence2), in that order, and call the model with training=False"
+                    "tokenizer(sentence1, sentence2), in that order, and call model(dict(encoded), training=False)"
                 )
             if int(label) != want_label:
                 raise GradingError("the label is the index of the largest probability (argmax)")
@@ -201,7 +203,7 @@ def grade_predict_pair(learner_fn):
 @wrong_answer("predict_pair", hint="softmax")
 def predict_pair_logits(model, tokenizer, sentence1, sentence2):
     encoded = tokenizer(sentence1, sentence2, return_tensors="tf")
-    logits = model(encoded, training=False).logits.numpy()[0]
+    logits = model(dict(encoded), training=False).numpy()[0]
     return int(logits.argmax()), logits
 
 
@@ -210,7 +212,7 @@ def predict_pair_joined_string(model, tokenizer, sentence1, sentence2):
     import tensorflow as tf
 
     encoded = tokenizer(sentence1 + " " + sentence2, return_tensors="tf")
-    probabilities = tf.nn.softmax(model(encoded, training=False).logits, axis=-1).numpy()[0]
+    probabilities = tf.nn.softmax(model(dict(encoded), training=False), axis=-1).numpy()[0]
     return int(probabilities.argmax()), probabilities
 
 
@@ -219,5 +221,5 @@ def predict_pair_with_dropout(model, tokenizer, sentence1, sentence2):
     import tensorflow as tf
 
     encoded = tokenizer(sentence1, sentence2, return_tensors="tf")
-    probabilities = tf.nn.softmax(model(encoded, training=True).logits, axis=-1).numpy()[0]
+    probabilities = tf.nn.softmax(model(dict(encoded), training=True), axis=-1).numpy()[0]
     return int(probabilities.argmax()), probabilities
