@@ -1,0 +1,329 @@
+"""What the encoder gives back (lesson 03): its outputs, contextual word vectors, attention, sentence embeddings.
+
+* :func:`run_encoder` runs TF Hub's two layers, preprocessing then encoder, and returns the
+  encoder's dict: ``sequence_output`` (batch, length, hidden), ``pooled_output`` and
+  ``default`` (batch, hidden: the ``[CLS]`` vector through a dense tanh layer),
+  ``encoder_outputs`` (one (batch, length, hidden) tensor per layer, the last equal to
+  ``sequence_output``). :func:`describe_outputs` tabulates them.
+* :func:`word_layer_vectors` / :func:`word_similarity_by_layer`: the vector of a word in a
+  sentence at every layer (layer 0 = the embedding layer's output), and how similar two uses
+  of a word are layer by layer; :func:`static_word_vector` is the input (word-piece)
+  embedding, the same whatever the context.
+* :func:`attention_weights`: transformers' ``output_attentions=True``, one
+  (heads, length, length) array per layer, with the tokens for the axes.
+* :func:`masked_mean_pool`, :func:`cosine_similarity_matrix`, :func:`sentence_embeddings`,
+  :func:`semantic_search`: sentence embeddings and a small search over real sentences.
+
+Figures: :func:`plot_layer_similarity`, :func:`plot_attention`, :func:`plot_similarity_matrix`.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from bertlab.preprocessing import TRANSFORMERS_KEYS, _tokenizer, check_texts, get_inputs
+
+OUTPUT_KEYS = ("sequence_output", "pooled_output", "default", "encoder_outputs")
+
+__all__ = [
+    "OUTPUT_KEYS",
+    "attention_weights",
+    "cosine_similarity_matrix",
+    "describe_outputs",
+    "load_encoder",
+    "load_preprocessor",
+    "masked_mean_pool",
+    "plot_attention",
+    "plot_layer_similarity",
+    "plot_similarity_matrix",
+    "run_encoder",
+    "semantic_search",
+    "sense_similarity_by_layer",
+    "sentence_embeddings",
+    "static_word_vector",
+    "word_layer_vectors",
+    "word_similarity_by_layer",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The TF Hub encoder
+# ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=2)
+def load_preprocessor(model: str | None = None):
+    """``hub.KerasLayer`` of the preprocessing model: strings -> the three inputs (length 128)."""
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (registers the ops the preprocessing SavedModel uses)
+
+    from bertlab.models import hub_handles
+
+    return hub.KerasLayer(hub_handles(model)["preprocess"], name="preprocessing")
+
+
+@functools.lru_cache(maxsize=2)
+def load_encoder(model: str | None = None):
+    """``hub.KerasLayer`` of the encoder (frozen): the three inputs -> the output dict."""
+    import tensorflow_hub as hub
+
+    from bertlab.models import hub_handles
+
+    return hub.KerasLayer(hub_handles(model)["encoder"], trainable=False, name="encoder")
+
+
+def run_encoder(texts, *, model: str | None = None) -> dict:
+    """Preprocess ``texts`` and run the encoder: the output dict as NumPy arrays (a list for ``encoder_outputs``)."""
+    import tensorflow as tf
+
+    first, _ = check_texts(texts)
+    outputs = load_encoder(model)(load_preprocessor(model)(tf.constant(first)))
+    return {
+        key: [t.numpy() for t in value] if isinstance(value, (list, tuple)) else value.numpy()
+        for key, value in outputs.items()
+    }
+
+
+def describe_outputs(outputs: dict):
+    """A table of the encoder's outputs: key, what it holds, shape."""
+    import pandas as pd
+
+    rows = []
+    for key in OUTPUT_KEYS:
+        value = outputs[key]
+        if isinstance(value, list):
+            shape = f"{len(value)} x {tuple(value[0].shape)}"
+        else:
+            shape = str(tuple(value.shape))
+        rows.append({"key": key, "shape": shape})
+    return pd.DataFrame(rows).set_index("key")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentence embeddings
+# ---------------------------------------------------------------------------------------------
+def masked_mean_pool(sequence_output, mask) -> np.ndarray:
+    """Average the token vectors of each row over the positions where ``mask`` is 1 (not padding).
+
+    ``sequence_output`` (batch, length, hidden), ``mask`` (batch, length) -> (batch, hidden).
+    """
+    sequence_output = np.asarray(sequence_output, dtype=np.float64)
+    mask = np.asarray(mask)
+    if sequence_output.ndim != 3 or mask.shape != sequence_output.shape[:2]:
+        raise ValueError(f"need (batch, length, hidden) and (batch, length); got {sequence_output.shape} and {mask.shape}")
+    weights = mask.astype(np.float64)[:, :, None]
+    counts = weights.sum(axis=1)
+    if (counts == 0).any():
+        raise ValueError("a row of the mask is all zeros: there is no token to average")
+    return (sequence_output * weights).sum(axis=1) / counts
+
+
+def cosine_similarity_matrix(a, b=None) -> np.ndarray:
+    """Cosine similarity of every row of ``a`` with every row of ``b`` (default ``a``): (len a, len b)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = a if b is None else np.asarray(b, dtype=np.float64)
+    a_norm = np.linalg.norm(a, axis=-1, keepdims=True)
+    b_norm = np.linalg.norm(b, axis=-1, keepdims=True)
+    if (a_norm == 0).any() or (b_norm == 0).any():
+        raise ValueError("a zero vector has no direction: its cosine similarity is undefined")
+    return (a / a_norm) @ (b / b_norm).T
+
+
+@functools.lru_cache(maxsize=2)
+def _tf_model(model: str | None):
+    from bertlab.models import load_tf_model
+
+    return load_tf_model(model)
+
+
+def _transformers_inputs(texts, model, max_length=128, padding="longest"):
+    inputs = get_inputs(texts, max_length=max_length, padding=padding, names="transformers", model=model)
+    return {key: inputs[key] for key in TRANSFORMERS_KEYS}
+
+
+def sentence_embeddings(texts, *, model: str | None = None, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+    """Masked mean of the last layer's token vectors, one row per text (unit length when ``normalize``)."""
+    first, _ = check_texts(texts)
+    tf_model = _tf_model(model)
+    rows = []
+    for start in range(0, len(first), batch_size):
+        inputs = _transformers_inputs(first[start : start + batch_size], model)
+        hidden = tf_model(inputs).last_hidden_state.numpy()
+        rows.append(masked_mean_pool(hidden, inputs["attention_mask"]))
+    vectors = np.concatenate(rows)
+    if normalize:
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float32)
+
+
+def semantic_search(queries, corpus, corpus_embeddings=None, *, top_k: int = 3, model: str | None = None):
+    """The ``top_k`` corpus sentences closest to each query (cosine of sentence embeddings).
+
+    Returns a DataFrame(query, rank, score, sentence). Pass ``corpus_embeddings`` (from
+    :func:`sentence_embeddings`) to embed the corpus once for many searches.
+    """
+    import pandas as pd
+
+    queries, _ = check_texts(queries)
+    corpus, _ = check_texts(corpus)
+    if corpus_embeddings is None:
+        corpus_embeddings = sentence_embeddings(corpus, model=model)
+    if len(corpus_embeddings) != len(corpus):
+        raise ValueError(f"{len(corpus_embeddings)} embeddings for {len(corpus)} corpus sentences")
+    scores = cosine_similarity_matrix(sentence_embeddings(queries, model=model), corpus_embeddings)
+    top_k = min(top_k, len(corpus))
+    rows = []
+    for q, query in enumerate(queries):
+        for rank, index in enumerate(np.argsort(-scores[q])[:top_k], start=1):
+            rows.append({"query": query, "rank": rank, "score": round(float(scores[q, index]), 3), "sentence": corpus[index]})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# A word in context
+# ---------------------------------------------------------------------------------------------
+def _word_positions(tokenizer, ids: list[int], word: str) -> list[int]:
+    """Positions of the word pieces of the first occurrence of ``word`` in ``ids``."""
+    pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
+    for start in range(len(ids) - len(pieces) + 1):
+        if ids[start : start + len(pieces)] == pieces:
+            return list(range(start, start + len(pieces)))
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    raise ValueError(f"{word!r} (word pieces {tokenizer.convert_ids_to_tokens(pieces)}) is not in {tokens}")
+
+
+def word_layer_vectors(sentence: str, word: str, *, model: str | None = None) -> np.ndarray:
+    """The vector of ``word`` in ``sentence`` at every layer: (layers + 1, hidden).
+
+    Row 0 is the embedding layer's output (word-piece + position + segment embeddings,
+    normalized), row i the output of layer i. A word split into several pieces is their mean.
+    """
+    tokenizer = _tokenizer(model)
+    inputs = _transformers_inputs([sentence], model)
+    positions = _word_positions(tokenizer, inputs["input_ids"][0].tolist(), word)
+    hidden = _tf_model(model)(inputs, output_hidden_states=True).hidden_states
+    return np.stack([h.numpy()[0, positions].mean(axis=0) for h in hidden])
+
+
+def static_word_vector(word: str, *, model: str | None = None) -> np.ndarray:
+    """The input embedding of ``word`` (mean of its word pieces' rows): the same in every sentence."""
+    tokenizer = _tokenizer(model)
+    pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
+    table = _tf_model(model).bert.embeddings.weight.numpy()
+    return table[pieces].mean(axis=0)
+
+
+def word_similarity_by_layer(sentence_a: str, sentence_b: str, word: str, *, model: str | None = None) -> np.ndarray:
+    """Cosine similarity of ``word`` in ``sentence_a`` vs in ``sentence_b``, per layer (0 = embeddings)."""
+    a = word_layer_vectors(sentence_a, word, model=model)
+    b = word_layer_vectors(sentence_b, word, model=model)
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def sense_similarity_by_layer(word: str, sentences_a, sentences_b, *, model: str | None = None):
+    """How well each layer separates two meanings of ``word``, given example sentences of each.
+
+    Returns a DataFrame indexed by layer (0 = embeddings) with ``same_meaning`` (mean cosine of
+    the word's vectors over pairs of sentences with the same meaning), ``different_meaning``
+    (over pairs across the two lists) and ``gap`` = same - different (bigger: better separated).
+    """
+    import itertools
+
+    import pandas as pd
+
+    a = [word_layer_vectors(s, word, model=model) for s in check_texts(sentences_a)[0]]
+    b = [word_layer_vectors(s, word, model=model) for s in check_texts(sentences_b)[0]]
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("give at least two sentences for each meaning")
+
+    def cos(x, y):
+        return (x * y).sum(axis=1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
+
+    same = np.mean([cos(x, y) for group in (a, b) for x, y in itertools.combinations(group, 2)], axis=0)
+    different = np.mean([cos(x, y) for x in a for y in b], axis=0)
+    table = pd.DataFrame({"same_meaning": same, "different_meaning": different, "gap": same - different})
+    table.index.name = "layer"
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention
+# ---------------------------------------------------------------------------------------------
+def attention_weights(sentence: str, *, model: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Tokens of ``sentence`` and its attention weights, shape (layers, heads, tokens, tokens).
+
+    Entry ``[l, h, i, j]`` is how much token ``i`` attends to token ``j`` in head ``h`` of
+    layer ``l``; each row sums to 1 (softmax over ``j``).
+    """
+    inputs = _transformers_inputs([sentence], model)
+    outputs = _tf_model(model)(inputs, output_attentions=True)
+    weights = np.stack([a.numpy()[0] for a in outputs.attentions])
+    tokens = _tokenizer(model).convert_ids_to_tokens(inputs["input_ids"][0].tolist())
+    return tokens, weights
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+def plot_layer_similarity(curves: dict, *, static: float | None = None, figsize=(6.5, 3.6)):
+    """One line per curve (label -> cosine similarity at each layer); ``static``: the static embedding's value."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    for label, values in curves.items():
+        style = ":" if "same" in label else "-"
+        ax.plot(range(len(values)), values, marker="o", linestyle=style, label=label)
+    if static is not None:
+        ax.axhline(static, color="grey", linestyle="--", linewidth=1, label="static (input) embedding, any context")
+    ax.set_xlabel("layer (0 = embedding layer)")
+    ax.set_ylabel("cosine similarity")
+    ax.set_title("One word, two meanings: similarity layer by layer")
+    ax.set_xticks(range(len(next(iter(curves.values())))))
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_attention(tokens: list[str], weights: np.ndarray, *, layers=(0,), heads=(0, 1, 2), cell: float = 2.6):
+    """Heatmaps of attention weights, one per (layer, head), tokens on both axes (rows attend to columns)."""
+    import matplotlib.pyplot as plt
+
+    layers, heads = list(layers), list(heads)
+    fig, axes = plt.subplots(len(layers), len(heads), figsize=(cell * len(heads) + 0.6, cell * len(layers)), squeeze=False)
+    for r, layer in enumerate(layers):
+        for c, head in enumerate(heads):
+            ax = axes[r][c]
+            image = ax.imshow(weights[layer, head], cmap="viridis", vmin=0, vmax=1)
+            ax.set_xticks(range(len(tokens)))
+            ax.set_xticklabels(tokens, rotation=90, fontsize=7)
+            ax.set_yticks(range(len(tokens)))
+            ax.set_yticklabels(tokens, fontsize=7)
+            ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel("token attending")
+            if r == len(layers) - 1:
+                ax.set_xlabel("token attended to")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    fig.suptitle("Attention weights")
+    return fig
+
+
+def plot_similarity_matrix(matrix: np.ndarray, labels: list[str], *, figsize=(6, 4.8), max_label: int = 38):
+    """A heatmap of a similarity matrix with the (shortened) sentences as labels and the values written in."""
+    import matplotlib.pyplot as plt
+
+    short = [label if len(label) <= max_label else label[: max_label - 1] + "…" for label in labels]
+    fig, ax = plt.subplots(figsize=figsize)
+    image = ax.imshow(matrix, cmap="viridis", vmin=min(0.0, float(matrix.min())), vmax=1)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(range(1, len(labels) + 1))
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels([f"{i}. {s}" for i, s in enumerate(short, start=1)], fontsize=8)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if matrix[i, j] > 0.6 else "white")
+    ax.set_xlabel("sentence")
+    ax.set_title("Cosine similarity of sentence embeddings")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig

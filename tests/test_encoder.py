@@ -1,0 +1,130 @@
+"""Tests of bertlab.encoder: the TF Hub encoder's outputs, contextual vectors, attention, sentence embeddings."""
+import bertlab  # noqa: F401  (Keras 2 before tensorflow)
+
+import numpy as np
+import pytest
+
+from bertlab import encoder as E
+from bertlab.models import get_spec
+
+SPEC = get_spec()
+SENTENCES = ["How are you?", "I want to embed. Maybe now", "The river bank was muddy."]
+
+
+# --- fast: pooling and similarity -------------------------------------------------------------
+def test_masked_mean_pool_ignores_padding_positions():
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(2, 5, 4))
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    pooled = E.masked_mean_pool(hidden, mask)
+    np.testing.assert_allclose(pooled[0], hidden[0, :3].mean(axis=0))
+    np.testing.assert_allclose(pooled[1], hidden[1].mean(axis=0))
+    hidden[0, 3:] = 1e6  # whatever sits on padding must not matter
+    np.testing.assert_allclose(E.masked_mean_pool(hidden, mask)[0], pooled[0])
+
+
+def test_masked_mean_pool_refuses_an_all_padding_row_and_bad_shapes():
+    with pytest.raises(ValueError, match="all zeros"):
+        E.masked_mean_pool(np.ones((1, 3, 2)), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="batch, length"):
+        E.masked_mean_pool(np.ones((3, 2)), np.ones((3, 2)))
+
+
+def test_cosine_similarity_matrix_matches_the_definition():
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+    matrix = E.cosine_similarity_matrix(a)
+    expected = np.array([[1, 1 / np.sqrt(2), 0], [1 / np.sqrt(2), 1, 1 / np.sqrt(2)], [0, 1 / np.sqrt(2), 1]])
+    np.testing.assert_allclose(matrix, expected, atol=1e-12)
+    assert E.cosine_similarity_matrix(a, a[:1]).shape == (3, 1)
+    with pytest.raises(ValueError, match="zero vector"):
+        E.cosine_similarity_matrix(np.zeros((1, 2)))
+
+
+# --- the TF Hub encoder -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def outputs():
+    return E.run_encoder(SENTENCES)
+
+
+@pytest.mark.slow
+def test_hub_encoder_returns_the_four_keys_with_their_shapes(outputs):
+    hidden = SPEC.hidden_size
+    assert sorted(outputs) == sorted(E.OUTPUT_KEYS)
+    assert outputs["sequence_output"].shape == (3, 128, hidden)
+    assert outputs["pooled_output"].shape == (3, hidden)
+    np.testing.assert_array_equal(outputs["default"], outputs["pooled_output"])
+    assert len(outputs["encoder_outputs"]) == SPEC.num_layers
+    assert all(layer.shape == (3, 128, hidden) for layer in outputs["encoder_outputs"])
+    np.testing.assert_array_equal(outputs["encoder_outputs"][-1], outputs["sequence_output"])
+    table = E.describe_outputs(outputs)
+    assert table.loc["encoder_outputs", "shape"] == f"{SPEC.num_layers} x (3, 128, {hidden})"
+
+
+@pytest.mark.slow
+def test_pooled_output_is_tanh_of_a_dense_layer_on_the_cls_vector(outputs):
+    pooler = E._tf_model(None).bert.pooler.dense
+    expected = np.tanh(outputs["sequence_output"][:, 0] @ pooler.kernel.numpy() + pooler.bias.numpy())
+    np.testing.assert_allclose(outputs["pooled_output"], expected, atol=1e-4)
+    assert np.abs(outputs["pooled_output"]).max() <= 1.0
+
+
+@pytest.mark.slow
+def test_transformers_model_gives_the_same_sequence_output_as_the_hub_encoder(outputs):
+    inputs = E._transformers_inputs(SENTENCES, None, padding="max_length")
+    hidden = E._tf_model(None)(inputs).last_hidden_state.numpy()
+    mask = inputs["attention_mask"].astype(bool)
+    np.testing.assert_allclose(hidden[mask], outputs["sequence_output"][mask], atol=1e-3)
+
+
+# --- a word in context ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_static_embedding_is_identical_but_contextual_vectors_of_bank_differ():
+    river, money = "We sat on the bank of the river.", "She put the money in her bank account."
+    similarity = E.word_similarity_by_layer(river, money, "bank")
+    assert similarity.shape == (SPEC.num_layers + 1,)
+    assert similarity[1:].max() < 0.95  # every layer tells the two uses apart
+    static = E.static_word_vector("bank")
+    assert static.shape == (SPEC.hidden_size,)
+    assert np.allclose(static, E.static_word_vector("bank"))  # no sentence at all: one vector for both meanings
+
+
+@pytest.mark.slow
+def test_same_meaning_is_closer_than_different_meaning_in_the_middle_layers():
+    table = E.sense_similarity_by_layer(
+        "bank",
+        ["We sat on the bank of the river.", "The boat drifted towards the muddy bank."],
+        ["She put the money in her bank account.", "The bank approved my loan yesterday."],
+    )
+    assert list(table.columns) == ["same_meaning", "different_meaning", "gap"]
+    assert len(table) == SPEC.num_layers + 1
+    middle = table.loc[2 : SPEC.num_layers - 1, "gap"]
+    assert (middle > 0.02).all()
+
+
+def test_a_word_missing_from_the_sentence_is_named_in_the_error():
+    with pytest.raises(ValueError, match="'mole'"):
+        E._word_positions(E._tokenizer(None), [101, 2129, 102], "mole")
+
+
+# --- attention and search ---------------------------------------------------------------------
+@pytest.mark.slow
+def test_attention_weights_have_one_softmax_row_per_token_per_head_and_layer():
+    tokens, weights = E.attention_weights("The mole dug a tunnel.")
+    assert tokens == ["[CLS]", "the", "mole", "dug", "a", "tunnel", ".", "[SEP]"]
+    assert weights.shape == (SPEC.num_layers, 12, 8, 8)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-5)
+    fig = E.plot_attention(tokens, weights, layers=(0,), heads=(0, 1))
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == tokens
+
+
+@pytest.mark.slow
+def test_semantic_search_finds_the_paraphrase_of_a_real_mrpc_sentence():
+    from bertlab.data import load_mrpc
+
+    dev = load_mrpc("validation")
+    pairs = dev[dev.label == 1].head(20)
+    corpus = list(pairs.sentence2)
+    results = E.semantic_search(list(pairs.sentence1), corpus, top_k=1)
+    hits = (results["sentence"].tolist() == np.array(corpus)).mean()
+    assert hits >= 0.9
+    assert results["score"].between(-1, 1).all()
