@@ -49,12 +49,11 @@ def select_keras2() -> None:
 def check_keras2() -> str:
     """Import TensorFlow and confirm that ``tf.keras`` is tf-keras; return its version."""
     import tensorflow as tf
-
-    module = tf.keras.__name__
-    if not module.startswith("tf_keras"):
-        raise Keras3LoadedError(f"tf.keras resolves to {module!r}, not tf_keras (Keras 2). {RESTART_HINT}")
     import tf_keras
 
+    # Compare classes, not module names: keras-bert re-imports tf.keras under another name.
+    if tf.keras.Model is not tf_keras.Model:
+        raise Keras3LoadedError(f"tf.keras resolves to {tf.keras.Model.__module__!r}, not tf_keras (Keras 2). {RESTART_HINT}")
     return tf_keras.__version__
 
 
