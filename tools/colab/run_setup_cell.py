@@ -1,0 +1,171 @@
+"""Run a notebook's Colab setup cell the way Colab runs it, in the Colab-like environment.
+
+    .venv-colab/bin/python tools/colab/run_setup_cell.py notebooks/01_installation.ipynb \
+        --checkout . --result result.json
+
+Colab imports ``google.colab`` into the kernel before the first cell, so the course's setup
+cell takes its Colab branch and pip-installs the course.  Here, in an IPython kernel of the
+interpreter that runs this script (``.venv-colab``: Colab's image), a first hidden cell imports
+the stand-in module tools/colab/google/colab, then the notebook's setup cell runs, with the
+working directory a temporary folder (as Colab's /content: the checkout is not importable).
+
+The setup cell installs ``bertlab @ git+https://github.com/...`` on Colab; here it must install
+the checkout instead.  Two ways, both applied:
+
+* ``BERTLAB_INSTALL_SOURCE`` is set in the kernel's environment to ``bertlab @ file:///checkout``
+  (for a setup cell that honours that variable);
+* a literal ``bertlab @ git+...`` requirement in the cell's source is replaced by it.
+
+If the cell does neither, the run stops: it would install the published package, not the checkout.
+
+The result (JSON) has the cell's source as run, its outputs as text, whether it raised, and
+what the kernel saw after it: where ``bertlab`` was imported from and what ``tf.keras`` is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SETUP_TAG = "bertlab-setup"
+COLAB_TEST = '"google.colab" in sys.modules'
+INSTALL_VARIABLE = "BERTLAB_INSTALL_SOURCE"
+PUBLISHED_REQUIREMENT = re.compile(r"bertlab\s*@\s*git\+[^\s'\"]+")
+HERE = Path(__file__).resolve().parent
+
+PROBE = r"""
+import json as _json, sys as _sys
+import bertlab as _bertlab
+import tensorflow as _tf
+print("BERTLAB-PROBE " + _json.dumps({
+    "google_colab_loaded": "google.colab" in _sys.modules,
+    "bertlab_file": _bertlab.__file__,
+    "tf_keras_module": _tf.keras.__name__,
+    "tensorflow": _tf.__version__,
+    "executable": _sys.executable,
+}))
+"""
+
+
+class SetupCellError(RuntimeError):
+    pass
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def find_setup_cell(nb: dict) -> tuple[int, str]:
+    """The setup cell: tagged `bertlab-setup`, else the first code cell testing for google.colab."""
+    cells = nb.get("cells", [])
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", []):
+            return index, _source(cell)
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") == "code" and COLAB_TEST in _source(cell):
+            return index, _source(cell)
+    raise SetupCellError(f"no setup cell: no code cell tagged {SETUP_TAG!r} or testing {COLAB_TEST}")
+
+
+def checkout_requirement(checkout: Path) -> str:
+    return f"bertlab @ {Path(checkout).resolve().as_uri()}"
+
+
+def localise(source: str, requirement: str) -> str:
+    """The setup cell with the published bertlab requirement replaced by the checkout."""
+    new, count = PUBLISHED_REQUIREMENT.subn(requirement, source)
+    if count == 0 and INSTALL_VARIABLE not in source:
+        raise SetupCellError(
+            "the setup cell neither names a `bertlab @ git+...` requirement nor reads "
+            f"{INSTALL_VARIABLE}, so it cannot be pointed at the checkout"
+        )
+    return new
+
+
+def _outputs_text(cell) -> list[dict]:
+    out = []
+    for output in cell.get("outputs", []):
+        kind = output.get("output_type")
+        if kind == "stream":
+            out.append({"type": output.get("name"), "text": output.get("text", "")})
+        elif kind == "error":
+            out.append({"type": "error", "text": f"{output.get('ename')}: {output.get('evalue')}",
+                        "traceback": "\n".join(output.get("traceback", []))})
+        else:
+            data = output.get("data", {})
+            out.append({"type": kind, "text": data.get("text/plain", "")})
+    return out
+
+
+def run(notebook: Path, checkout: Path, timeout: int = 1200) -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    index, source = find_setup_cell(nb)
+    requirement = checkout_requirement(checkout)
+    source_run = localise(source, requirement)
+
+    preamble = (
+        "# What Colab does before the first cell: google.colab is imported.\n"
+        f"import sys\nsys.path.insert(0, {str(HERE)!r})\nimport google.colab\n"
+    )
+    run_nb = nbformat.v4.new_notebook()
+    run_nb.cells = [
+        nbformat.v4.new_code_cell(preamble),
+        nbformat.v4.new_code_cell(source_run),
+        nbformat.v4.new_code_cell(PROBE),
+    ]
+    bin_dir = str(Path(sys.executable).parent)
+    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")  # `!pip` finds this pip
+    os.environ[INSTALL_VARIABLE] = requirement
+    result = {
+        "notebook": str(notebook),
+        "cell_index": index,
+        "source": source,
+        "source_run": source_run,
+        "requirement": requirement,
+    }
+    with tempfile.TemporaryDirectory(prefix="bertlab-colab-content-") as content:
+        client = NotebookClient(
+            run_nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": content}},
+            allow_errors=False,
+        )
+        start = time.monotonic()
+        try:
+            client.execute()
+            result["raised"] = None
+        except CellExecutionError as error:
+            result["raised"] = str(error)[-4000:]
+        result["seconds"] = round(time.monotonic() - start, 1)
+    result["setup_outputs"] = _outputs_text(run_nb.cells[1])
+    probe = [o for o in _outputs_text(run_nb.cells[2]) if "BERTLAB-PROBE " in o["text"]]
+    result["probe"] = json.loads(probe[0]["text"].split("BERTLAB-PROBE ", 1)[1]) if probe else None
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--checkout", type=Path, default=HERE.parents[1])
+    parser.add_argument("--result", type=Path, help="write the result here as JSON (default: stdout)")
+    parser.add_argument("--timeout", type=int, default=1200, help="seconds the setup cell may take")
+    args = parser.parse_args(argv)
+    result = run(args.notebook, args.checkout, args.timeout)
+    text = json.dumps(result, indent=1)
+    if args.result:
+        args.result.write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    return 0 if result["raised"] is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
