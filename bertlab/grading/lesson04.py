@@ -23,10 +23,10 @@ def _padded_batches(seed: int, count: int):
     """Batches like a pipeline's: [CLS] A [SEP] B [SEP] of varied lengths, padded with [PAD]."""
     rng = np.random.default_rng(seed)
     for _ in range(count):
-        batch, width = int(rng.integers(4, 9)), int(rng.integers(12, 40))
+        batch, width = int(rng.integers(4, 9)), int(rng.integers(24, 64))
         ids = np.full((batch, width), PAD, dtype=np.int64)
         for row in range(batch):
-            n = int(rng.integers(6, width + 1))
+            n = int(rng.integers(12, width + 1))
             ids[row, :n] = rng.integers(len(SPECIAL_IDS), VOCAB_SIZE, size=n)
             ids[row, 0] = CLS
             ids[row, n - 1] = SEP
