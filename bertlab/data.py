@@ -625,20 +625,24 @@ def to_tf_dataset(
             array[i, : len(row)] = row
         dense[key] = array
     if labels is not None:
-        labels = np.asarray(list(labels))
+        labels = list(labels)
         if len(labels) != len(first):
             raise ValueError(f"texts has {len(first)} entries but labels has {len(labels)}; they must match")
-        if labels.dtype.kind == "f" and np.isnan(labels).any():
-            raise ValueError(f"labels: row {int(np.flatnonzero(np.isnan(labels))[0])} is NaN")
+        for position, value in enumerate(labels):
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+                raise ValueError(f"labels: row {position} is missing ({value!r}); unlabelled data takes labels=None")
+        labels = np.asarray(labels)
         if labels.dtype.kind in "iub":
             labels = labels.astype(np.int32)
         dataset = tf.data.Dataset.from_tensor_slices((dense, lengths, labels))
-        dataset = dataset.map(lambda f, n, y: ({k: v[:n] for k, v in f.items()}, y))
     else:
         dataset = tf.data.Dataset.from_tensor_slices((dense, lengths))
-        dataset = dataset.map(lambda f, n: {k: v[:n] for k, v in f.items()})
-    if shuffle:
+    if shuffle:  # the whole set fits in the buffer: a full shuffle, a new order each epoch
         dataset = dataset.shuffle(len(first), seed=seed, reshuffle_each_iteration=True)
+    if labels is not None:
+        dataset = dataset.map(lambda f, n, y: ({k: v[:n] for k, v in f.items()}, y))
+    else:
+        dataset = dataset.map(lambda f, n: {k: v[:n] for k, v in f.items()})
     pad_id = int(getattr(tokenizer, "pad_token_id", 0) or 0)
     width = None if dynamic_padding else max_length
     feature_shapes = {k: [width] for k in keys}

@@ -31,7 +31,8 @@ def shared_data_dir() -> Path:
     message = (
         f"{why}: this test reads the real data sets. Set BERTLAB_DATA to a folder with the layout of "
         "../shared/data (mrpc/train.tsv, mrpc/dev.tsv, sms_spam/SMSSpamCollection, corpus/pride_and_prejudice.txt); "
-        ".ci/run sets it to ../shared/data when that folder sits beside the clone. See data/README.md."
+        ".ci/run sets it to ../shared/data when that folder sits beside the clone. Outside the tests, the loaders "
+        "would read the cache (BERTLAB_HOME/data) or download the files from the origins listed in data/README.md."
     )
     if os.environ.get("CI", "").strip().lower() == "true":
         pytest.fail(message)
