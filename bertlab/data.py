@@ -148,7 +148,7 @@ def _read_tsv(path: Path, ncols: int, header: list[str] | None, maxsplit: bool =
     ``maxsplit`` joins extra fields into the last one (the SMS file's texts may contain tabs).
     """
     lines = _read_text(path).split("\n")
-    if lines and lines[-1] == "":
+    while lines and not lines[-1].strip("\r"):  # blank lines at the very end are harmless
         lines.pop()
     rows = []
     reader = csv.reader((line.rstrip("\r") for line in lines), delimiter="\t", quoting=csv.QUOTE_NONE)
