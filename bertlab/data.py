@@ -629,7 +629,7 @@ def to_tf_dataset(
         if len(labels) != len(first):
             raise ValueError(f"texts has {len(first)} entries but labels has {len(labels)}; they must match")
         for position, value in enumerate(labels):
-            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value)):
                 raise ValueError(f"labels: row {position} is missing ({value!r}); unlabelled data takes labels=None")
         labels = np.asarray(labels)
         if labels.dtype.kind in "iub":

@@ -329,6 +329,8 @@ def test_mismatched_lengths_are_rejected(tokenizer):
         data.to_tf_dataset(["a", "b"], labels=[0, 1, 1], tokenizer=tokenizer)
     with pytest.raises(ValueError, match=r"labels: row 1 is missing"):
         data.to_tf_dataset(["a", "b"], labels=pd.array([1, None], dtype="Int64"), tokenizer=tokenizer)
+    with pytest.raises(ValueError, match=r"labels: row 0 is missing"):
+        data.to_tf_dataset(["a", "b"], labels=np.array([np.nan, 1.0], dtype=np.float32), tokenizer=tokenizer)
     with pytest.raises(TypeError, match="not a single string"):
         data.to_tf_dataset("a sentence", tokenizer=tokenizer)
 
