@@ -13,7 +13,9 @@ from typing import Callable, NamedTuple
 
 from bertlab import models
 
-OK, WARN, FAIL = "OK", "WARN", "FAIL"
+OK, INFO, WARN, FAIL = "OK", "INFO", "WARN", "FAIL"
+# Data sets no lesson needs: reported, never a warning.
+OPTIONAL_DATA = {"mrpc-test": "optional: MRPC's labelled test split (the lessons use train and validation)"}
 PYTHON_RANGE = ((3, 10), (3, 13))
 INSTALL_HINT = "pip install -r requirements.txt (or `make lab`)"
 
@@ -128,6 +130,8 @@ def check_data() -> list[Check]:
     for status in data.data_status():
         if status.location:
             checks.append(Check(f"data: {status.name}", OK, f"{status.location} ({status.source.split(':')[0]})"))
+        elif status.name in OPTIONAL_DATA:
+            checks.append(Check(f"data: {status.name}", INFO, f"not found; {OPTIONAL_DATA[status.name]}"))
         else:
             checks.append(Check(f"data: {status.name}", WARN, status.source, "set BERTLAB_DATA to a folder with the files (see data/README.md)"))
     return checks
@@ -163,7 +167,7 @@ def format_table(checks: list[Check]) -> str:
     lines = [f"bertlab doctor (Python {platform.python_version()}, {platform.system()})"]
     for check in checks:
         lines.append(f"  {check.status:<4}  {check.name:<{width}}  {check.detail}")
-        if check.status != OK and check.fix:
+        if check.status in (WARN, FAIL) and check.fix:
             lines.append(f"  {'':<4}  {'':<{width}}  -> {check.fix}")
     failures = sum(check.status == FAIL for check in checks)
     lines.append("All good." if not failures else f"{failures} FAIL line(s): fix them and run `bertlab doctor` again.")

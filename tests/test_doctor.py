@@ -106,3 +106,18 @@ def test_doctor_command_exits_non_zero_on_a_fail(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "FAIL  transformers" in result.stdout and "v5 has no TensorFlow classes" in result.stdout
+
+
+def test_data_found_is_ok_missing_optional_is_info_missing_needed_warns(monkeypatch):
+    from bertlab import data
+
+    statuses = [
+        data.DataStatus("mrpc", "/data/mrpc", "BERTLAB_DATA: train.tsv, dev.tsv"),
+        data.DataStatus("mrpc-test", None, "not found locally; downloaded on first use from https://x"),
+        data.DataStatus("sms_spam", None, "not found locally; downloaded on first use from https://y"),
+    ]
+    monkeypatch.setattr(data, "data_status", lambda: statuses)
+    checks = doctor.check_data()
+    assert [(c.name, c.status) for c in checks] == [("data: mrpc", OK), ("data: mrpc-test", doctor.INFO), ("data: sms_spam", WARN)]
+    assert checks[0].detail == "/data/mrpc (BERTLAB_DATA)"
+    assert "BERTLAB_DATA" in checks[2].fix
