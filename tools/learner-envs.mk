@@ -1,0 +1,29 @@
+# Tests of the course where learners run it (included by the Makefile; needs VENV, BIN and `setup`).
+#   make test-colab    Colab's image in .venv-colab (Python 3.13, TF 2.20): setup cells + solution notebooks
+#   make test-browser  JupyterLab in Debian's Chromium: lesson 01 run, hint seen, answer typed, pass line seen
+COLAB_VENV := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.colab-image-installed
+COLAB_IMAGE := tools/colab/colab-image.txt
+# Lesson numbers of the solution notebooks to run there (comma-separated), or all.
+COLAB_NOTEBOOKS ?= all
+PLAYWRIGHT := playwright==1.65.2
+LEARNER_PYTEST := $(BIN)/python -m pytest -ra -p no:cacheprovider
+
+.PHONY: colab-env test-colab test-browser
+
+# Rebuilt from scratch only when the image file changes; the tests reset it to the image each run.
+$(COLAB_STAMP): $(COLAB_IMAGE)
+	rm -rf $(COLAB_VENV)
+	"$$(tools/colab/find-python313.sh)" -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install -q -r $(COLAB_IMAGE)
+	@touch $@
+
+colab-env: $(COLAB_STAMP)
+
+test-colab: setup $(COLAB_STAMP)
+	COLAB_NOTEBOOKS=$(COLAB_NOTEBOOKS) $(LEARNER_PYTEST) tests_learner/test_colab_setup.py
+
+test-browser: setup
+	@tools/browser/ensure-chromium.sh
+	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q $(PLAYWRIGHT)
+	BERTLAB_QUICK=1 $(LEARNER_PYTEST) tests_learner/test_jupyterlab_browser.py
