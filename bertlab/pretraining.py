@@ -221,11 +221,21 @@ def encode_pairs(pairs: Sequence[SentencePair], tokenizer, vocab: CompactVocab, 
         max_length=max_length,
         return_token_type_ids=True,
     )
-    ids = [vocab.encode(row) for row in encoded["input_ids"]]
+    lengths = np.array([len(row) for row in encoded["input_ids"]], dtype=np.int64)
+    flat_ids = vocab.encode(np.concatenate([np.asarray(row) for row in encoded["input_ids"]]))
+    flat_types = np.concatenate([np.asarray(row) for row in encoded["token_type_ids"]])
     return EncodedPairs(
-        input_ids=tf.ragged.constant(ids, dtype=tf.int32),
-        token_type_ids=tf.ragged.constant(encoded["token_type_ids"], dtype=tf.int32),
+        input_ids=tf.RaggedTensor.from_row_lengths(flat_ids.astype(np.int32), lengths),
+        token_type_ids=tf.RaggedTensor.from_row_lengths(flat_types.astype(np.int32), lengths),
         nsp_labels=np.array([p.label for p in pairs], dtype=np.int32),
+    )
+
+
+def concat_encoded(parts: Sequence[EncodedPairs]) -> EncodedPairs:
+    return EncodedPairs(
+        input_ids=tf.concat([p.input_ids for p in parts], axis=0),
+        token_type_ids=tf.concat([p.token_type_ids for p in parts], axis=0),
+        nsp_labels=np.concatenate([p.nsp_labels for p in parts]),
     )
 
 
@@ -473,6 +483,24 @@ class TopPredictionsCallback(tf.keras.callbacks.Callback):
             self.print_fn(f"  epoch {epoch + 1:>2} | {shown:<{self.width}} -> {', '.join(top)}")
 
 
+def probe_sentences(sentences: Sequence[str], tokenizer, vocab: CompactVocab, *, words: Sequence[str], n: int = 3, max_words: int = 14) -> list[str]:
+    """Up to ``n`` of ``sentences`` (short ones, at most ``max_words`` words) with one of ``words``
+    replaced by ``[MASK]``: fixed fill-in-the-blank probes for :class:`TopPredictionsCallback`."""
+    wanted = {w.lower() for w in words}
+    probes = []
+    for sentence in sentences:
+        tokens = sentence.split()
+        if not 5 <= len(tokens) <= max_words:
+            continue
+        for i, token in enumerate(tokens[1:], start=1):
+            if token.lower() in wanted and token.lower() in vocab.tokens:
+                probes.append(" ".join(tokens[:i] + ["[MASK]"] + tokens[i + 1:]))
+                break
+        if len(probes) == n:
+            break
+    return probes
+
+
 # --------------------------------------------------------------------------- evaluation
 def binomial_standard_error(accuracy: float, n: int) -> float:
     """Standard error of an accuracy measured on n independent examples."""
@@ -512,29 +540,53 @@ def evaluate_pretraining(model, dataset: tf.data.Dataset, vocab: CompactVocab) -
 @dataclass
 class PretrainingData:
     vocab: CompactVocab
-    train: EncodedPairs
+    train: EncodedPairs  # `duplicates` pairings of the training documents, one after the other
     heldout: EncodedPairs
-    train_pairs: list[SentencePair]
+    train_pairs: list[SentencePair]  # the first pairing
     heldout_pairs: list[SentencePair]
     max_length: int
+    duplicates: int = 1
+    train_documents: list = field(default_factory=list, repr=False)
+    heldout_documents: list = field(default_factory=list, repr=False)
+
+    @property
+    def pairs_per_pass(self) -> int:
+        return len(self.train) // self.duplicates
 
 
 def prepare_pretraining_data(
-    documents, tokenizer, *, heldout_fraction: float = 0.1, max_length: int = 64, max_vocab: int | None = 8000, seed: int = 0
+    documents,
+    tokenizer,
+    *,
+    heldout_fraction: float = 0.1,
+    max_length: int = 64,
+    max_vocab: int | None = 8000,
+    duplicates: int = 1,
+    seed: int = 0,
 ) -> PretrainingData:
-    """Split documents, build NSP pairs within each side, the compact vocabulary (from the
-    training documents only) and the encoded pairs."""
+    """Split documents into training and held-out ones, build the compact vocabulary from the
+    training documents only, and encode NSP pairs on each side.
+
+    ``duplicates`` pairings of the training documents are drawn with different seeds (BERT's
+    ``dupe_factor``), so that training sees new random "next" sentences on every pass; the
+    held-out side has both a true and a random pair for every sentence (exactly 50 % random).
+    """
+    if duplicates < 1:
+        raise ValueError(f"duplicates must be at least 1, got {duplicates}.")
     train_docs, heldout_docs = split_documents(documents, heldout_fraction, seed)
     vocab = build_vocab(tokenizer, train_docs, max_size=max_vocab)
-    train_pairs = make_nsp_pairs(train_docs, seed=seed)
+    pairings = [make_nsp_pairs(train_docs, seed=seed + 1000 * k) for k in range(duplicates)]
     heldout_pairs = make_nsp_pairs(heldout_docs, seed=seed + 1, both=True)
     return PretrainingData(
         vocab=vocab,
-        train=encode_pairs(train_pairs, tokenizer, vocab, max_length),
+        train=encode_pairs([p for pairing in pairings for p in pairing], tokenizer, vocab, max_length),
         heldout=encode_pairs(heldout_pairs, tokenizer, vocab, max_length),
-        train_pairs=train_pairs,
+        train_pairs=pairings[0],
         heldout_pairs=heldout_pairs,
         max_length=max_length,
+        duplicates=duplicates,
+        train_documents=train_docs,
+        heldout_documents=heldout_docs,
     )
 
 
@@ -545,16 +597,17 @@ def pretrain(
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     seed: int = 0,
-    max_train_examples: int | None = None,
     callbacks: Sequence = (),
     verbose: int = 2,
     **model_config,
 ):
-    """Build, compile and fit a small BERT on ``data``; return (model, history, minutes)."""
+    """Build, compile and fit a small BERT on ``data``; return (model, history, minutes).
+
+    An epoch is one pass over as many pairs as one pairing of the training documents has;
+    with ``data.duplicates >= epochs`` every epoch sees fresh NSP pairs (and always fresh masks).
+    """
     train = data.train
-    if max_train_examples is not None and max_train_examples < len(train):
-        train = EncodedPairs(train.input_ids[:max_train_examples], train.token_type_ids[:max_train_examples], train.nsp_labels[:max_train_examples])
-    steps_per_epoch = math.ceil(len(train) / batch_size)
+    steps_per_epoch = math.ceil(data.pairs_per_pass / batch_size)
     model = build_pretraining_model(data.vocab.size, data.max_length, seed=seed, **model_config)
     compile_for_pretraining(model, total_steps=epochs * steps_per_epoch, learning_rate=learning_rate)
     train_ds = pretraining_dataset(train, data.vocab, batch_size=batch_size, seed=seed, epochs=None)
@@ -567,3 +620,125 @@ def pretrain(
 def heldout_dataset(data: PretrainingData, batch_size: int = 64, seed: int = 1234) -> tf.data.Dataset:
     """The held-out pairs, masked once with a fixed seed (cached, so every pass sees the same masks)."""
     return pretraining_dataset(data.heldout, data.vocab, batch_size=batch_size, seed=seed, shuffle=False, epochs=1).cache()
+
+
+# --------------------------------------------------------------------------- the lesson's run
+# Full mode fits the lesson's 10-minute budget on a 2-core CPU; quick mode (BERTLAB_QUICK=1, CI)
+# its 2-minute one. Every epoch draws fresh NSP pairs (duplicates == epochs) and fresh masks.
+RUN_SETTINGS = {
+    "full": dict(epochs=20, duplicates=20, batch_size=32, learning_rate=1e-3),
+    "quick": dict(epochs=3, duplicates=3, batch_size=32, learning_rate=1e-3),
+}
+PROBE_WORDS = ("the", "her", "his", "of", "to", "was", "not", "she", "he", "be", "a", "and", "in")
+
+
+def run_settings(quick: bool | None = None) -> dict:
+    from bertlab.env import quick_mode
+
+    return dict(RUN_SETTINGS["quick" if (quick_mode() if quick is None else quick) else "full"])
+
+
+# --------------------------------------------------------------------------- figures for the lesson
+MASK_COLOURS = {"unchosen": "#eeeeee", "[MASK]": "#f4a259", "random": "#bc4b51", "unchanged": "#5b8e7d", "special": "#8cb8d8"}
+
+
+def masking_outcomes(original, masked, labels, special_ids, mask_id) -> list[str]:
+    """Per position: 'special', 'unchosen', '[MASK]', 'random' or 'unchanged'."""
+    outcomes = []
+    for orig, new, label in zip(original, masked, labels):
+        if label == IGNORE_INDEX:
+            outcomes.append("special" if orig in special_ids else "unchosen")
+        elif new == mask_id:
+            outcomes.append("[MASK]")
+        elif new == orig:
+            outcomes.append("unchanged")
+        else:
+            outcomes.append("random")
+    return outcomes
+
+
+def mask_split(original, masked, labels, mask_id) -> dict:
+    """Shares of the chosen tokens that became [MASK], a random token, or stayed (flat arrays)."""
+    original, masked, labels = (np.asarray(x).ravel() for x in (original, masked, labels))
+    chosen = labels != IGNORE_INDEX
+    new, old = masked[chosen], original[chosen]
+    n = max(int(chosen.sum()), 1)
+    return {
+        "[MASK]": float((new == mask_id).sum() / n),
+        "random": float(((new != mask_id) & (new != old)).sum() / n),
+        "unchanged": float(((new != mask_id) & (new == old)).sum() / n),
+    }
+
+
+def plot_masked_example(original_tokens, masked_tokens, outcomes, title="One pretraining example", per_row=12):
+    """The input as token boxes: what the model sees, coloured by what masking did, with the
+    original token (the label) under every chosen position."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    n = len(original_tokens)
+    rows = math.ceil(n / per_row)
+    fig, ax = plt.subplots(figsize=(10, 0.95 * rows + 0.9), dpi=80)
+    for i, (orig, shown, outcome) in enumerate(zip(original_tokens, masked_tokens, outcomes)):
+        r, c = divmod(i, per_row)
+        y = -r * 1.0
+        ax.add_patch(plt.Rectangle((c, y), 0.94, 0.55, color=MASK_COLOURS[outcome]))
+        ax.text(c + 0.47, y + 0.27, shown, ha="center", va="center", fontsize=8)
+        if outcome in ("[MASK]", "random", "unchanged"):
+            ax.text(c + 0.47, y - 0.17, f"label: {orig}", ha="center", va="center", fontsize=6.5, color="#333333")
+    ax.set_xlim(-0.1, per_row)
+    ax.set_ylim(-rows + 0.6, 0.7)
+    ax.set_title(title)
+    ax.set_xlabel("position in the sequence (left to right, row by row)")
+    ax.set_ylabel("input tokens")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in MASK_COLOURS.items()], ncol=5, fontsize=7,
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mask_split(shares: dict, expected: dict, n: int, title: str):
+    """Bar chart of measured shares of the chosen tokens next to the recipe's."""
+    import matplotlib.pyplot as plt
+
+    names = list(expected)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=80)
+    ax.bar(x - 0.2, [expected[k] for k in names], 0.4, label="BERT recipe", color="#cccccc")
+    ax.bar(x + 0.2, [shares[k] for k in names], 0.4, label=f"measured (n = {n:,})", color="#5b8e7d")
+    for xi, k in zip(x, names):
+        ax.text(xi + 0.2, shares[k] + 0.01, f"{shares[k]:.1%}", ha="center", fontsize=8)
+    ax.set_xticks(x, names)
+    ax.set_ylabel("share")
+    ax.set_xlabel("what happened to a token")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pretraining_history(history: dict, baselines: dict | None = None):
+    """Loss and accuracy of both heads per epoch (training), with chance/unigram lines."""
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), dpi=80)
+    axes[0].plot(epochs, history["mlm_loss"], "o-", label="masked LM")
+    axes[0].plot(epochs, history["nsp_loss"], "s-", label="next sentence")
+    axes[0].set_title("Training loss of both heads")
+    axes[0].set_ylabel("cross-entropy")
+    axes[1].plot(epochs, history["mlm_accuracy"], "o-", label="masked LM (masked tokens)")
+    axes[1].plot(epochs, history["nsp_accuracy"], "s-", label="next sentence (pairs)")
+    for name, value in (baselines or {}).items():
+        axes[1].axhline(value, ls="--", lw=1, color="grey")
+        axes[1].text(epochs[0], value + 0.01, name, fontsize=7, color="grey")
+    axes[1].set_title("Training accuracy of both heads")
+    axes[1].set_ylabel("accuracy")
+    axes[1].set_ylim(0, 1)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
