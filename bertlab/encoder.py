@@ -32,6 +32,7 @@ __all__ = [
     "cosine_similarity_matrix",
     "describe_outputs",
     "load_encoder",
+    "load_model",
     "load_preprocessor",
     "masked_mean_pool",
     "plot_attention",
@@ -129,10 +130,14 @@ def cosine_similarity_matrix(a, b=None) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=2)
-def _tf_model(model: str | None):
+def load_model(model: str | None = None):
+    """The ``transformers`` ``TFBertModel`` of the same weights, loaded once (for hidden states and attention)."""
     from bertlab.models import load_tf_model
 
     return load_tf_model(model)
+
+
+_tf_model = load_model
 
 
 def _transformers_inputs(texts, model, max_length=128, padding="longest"):
@@ -288,7 +293,10 @@ def plot_attention(tokens: list[str], weights: np.ndarray, *, layers=(0,), heads
     import matplotlib.pyplot as plt
 
     layers, heads = list(layers), list(heads)
-    fig, axes = plt.subplots(len(layers), len(heads), figsize=(cell * len(heads) + 0.6, cell * len(layers)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(layers), len(heads), figsize=(cell * len(heads) + 1.2, (cell + 0.8) * len(layers)), squeeze=False,
+        constrained_layout=True,
+    )
     for r, layer in enumerate(layers):
         for c, head in enumerate(heads):
             ax = axes[r][c]
@@ -307,7 +315,7 @@ def plot_attention(tokens: list[str], weights: np.ndarray, *, layers=(0,), heads
     return fig
 
 
-def plot_similarity_matrix(matrix: np.ndarray, labels: list[str], *, figsize=(6, 4.8), max_label: int = 38):
+def plot_similarity_matrix(matrix: np.ndarray, labels: list[str], *, figsize=(7.5, 4.4), max_label: int = 38):
     """A heatmap of a similarity matrix with the (shortened) sentences as labels and the values written in."""
     import matplotlib.pyplot as plt
 
@@ -323,7 +331,8 @@ def plot_similarity_matrix(matrix: np.ndarray, labels: list[str], *, figsize=(6,
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
                     color="black" if matrix[i, j] > 0.6 else "white")
     ax.set_xlabel("sentence")
-    ax.set_title("Cosine similarity of sentence embeddings")
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_ylabel("sentence")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
+    fig.suptitle("Cosine similarity of sentence embeddings")
     fig.tight_layout()
     return fig

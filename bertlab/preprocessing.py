@@ -85,7 +85,7 @@ def _text_list(values, what: str) -> list[str]:
             raise TypeError(f"{where} is missing ({value!r}), not a string: drop or fill missing texts first")
         if isinstance(value, bytes):
             raise TypeError(f"{where} is bytes, not a string: decode it first (value.decode('utf-8'))")
-        raise TypeError(f"{where} is a {type(value).__name__} ({value!r:.40}), not a string")
+        raise TypeError(f"{where} is of type {type(value).__name__} ({value!r:.40}), not a string")
     return values
 
 
@@ -307,10 +307,13 @@ TOKENIZE_WAYS = {
 }
 
 
-def tokenizer_differences(texts, pairs=None, *, way: str = "tf_text", seq_length: int = 128, model: str | None = None):
+def tokenizer_differences(
+    texts, pairs=None, *, way: str = "tf_text", seq_length: int = 128, context: int | None = None, model: str | None = None
+):
     """The examples that ``way`` tokenizes differently from transformers, tokens side by side.
 
-    Returns a DataFrame(position, text, transformers, <way>) with the tokens (no padding).
+    Returns a DataFrame(position, text, transformers, <way>) with the tokens (no padding); with
+    ``context=n`` only the tokens from ``n`` before the first difference to ``n`` after it.
     """
     import pandas as pd
 
@@ -327,12 +330,18 @@ def tokenizer_differences(texts, pairs=None, *, way: str = "tf_text", seq_length
 
     rows = []
     for i in np.flatnonzero(differ):
+        ours = tokens(reference["input_word_ids"][i], reference["input_mask"][i])
+        theirs = tokens(got["input_word_ids"][i], got["input_mask"][i])
+        if context is not None:
+            at = next((k for k, (x, y) in enumerate(zip(ours, theirs)) if x != y), min(len(ours), len(theirs)))
+            start = max(0, at - context)
+            ours, theirs = " ".join(ours[start : at + context + 1]), " ".join(theirs[start : at + context + 1])
         rows.append(
             {
                 "position": int(i),
                 "text": first[i] if second is None else f"{first[i]} || {second[i]}",
-                "transformers": tokens(reference["input_word_ids"][i], reference["input_mask"][i]),
-                way: tokens(got["input_word_ids"][i], got["input_mask"][i]),
+                "transformers": ours,
+                way: theirs,
             }
         )
     return pd.DataFrame(rows, columns=["position", "text", "transformers", way])
@@ -391,7 +400,7 @@ def plot_token_lengths(lengths_by_name: dict, max_length: int = 128, *, bins: in
             max_length,
             color="tab:red",
             linestyle="--",
-            label=f"max_length={max_length}\n{summary['truncated_share']:.1%} truncated",
+            label=f"max_length={max_length}\n{summary['truncated_share']:.2%} truncated",
         )
         ax.set_title(f"{name} ({summary['examples']:,} examples)")
         ax.set_xlabel("tokens, with [CLS]/[SEP]")

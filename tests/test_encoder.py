@@ -62,7 +62,7 @@ def test_hub_encoder_returns_the_four_keys_with_their_shapes(outputs):
 
 @pytest.mark.slow
 def test_pooled_output_is_tanh_of_a_dense_layer_on_the_cls_vector(outputs):
-    pooler = E._tf_model(None).bert.pooler.dense
+    pooler = E.load_model().bert.pooler.dense
     expected = np.tanh(outputs["sequence_output"][:, 0] @ pooler.kernel.numpy() + pooler.bias.numpy())
     np.testing.assert_allclose(outputs["pooled_output"], expected, atol=1e-4)
     assert np.abs(outputs["pooled_output"]).max() <= 1.0
@@ -71,7 +71,7 @@ def test_pooled_output_is_tanh_of_a_dense_layer_on_the_cls_vector(outputs):
 @pytest.mark.slow
 def test_transformers_model_gives_the_same_sequence_output_as_the_hub_encoder(outputs):
     inputs = E._transformers_inputs(SENTENCES, None, padding="max_length")
-    hidden = E._tf_model(None)(inputs).last_hidden_state.numpy()
+    hidden = E.load_model()(inputs).last_hidden_state.numpy()
     mask = inputs["attention_mask"].astype(bool)
     np.testing.assert_allclose(hidden[mask], outputs["sequence_output"][mask], atol=1e-3)
 
