@@ -265,4 +265,11 @@ def test_a_notebook_without_a_lesson_number_cannot_be_scored(tmp_path, capsys):
     path = tmp_path / "installation.ipynb"
     path.write_text(json.dumps({"cells": []}))
     assert main(["score", str(path)]) == 2
-    assert "NN_name.ipynb" in capsys.readouterr().err
+    assert "--lesson lessonNN" in capsys.readouterr().err
+
+
+def test_the_lesson_comes_from_the_check_cells_or_the_name_of_a_copy():
+    nb = {"cells": [{"cell_type": "code", "source": ['check("lesson03.mask_tokens", mask_tokens)']}]}
+    assert lesson_of(Path("renamed.ipynb"), nb) == "lesson03"
+    assert lesson_of(Path("Copy of 01_installation.ipynb"), {"cells": []}) == "lesson01"
+    assert lesson_of(Path("05_fine_tuning_mrpc (1).ipynb")) == "lesson05"

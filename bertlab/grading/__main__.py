@@ -26,7 +26,8 @@ from pathlib import Path
 GRADED_PREFIX = "# GRADED FUNCTION:"
 GRADING_SETUP = "# GRADING SETUP"
 SETUP_TAG = "bertlab-setup"
-_NOTEBOOK_NAME = re.compile(r"^(\d\d)_")
+_NOTEBOOK_NAME = re.compile(r"(?:^|[^\d])(\d\d)_")
+_CHECK_CALL = re.compile(r"""check\(\s*["'](lesson\d\d)\.""")
 
 
 @dataclass
@@ -85,10 +86,18 @@ def cell_role(cell) -> str | None:
     return None
 
 
-def lesson_of(path: Path) -> str:
-    match = _NOTEBOOK_NAME.match(Path(path).name)
+def lesson_of(path: Path, nb: dict | None = None) -> str:
+    """The lesson a notebook belongs to: from its check("lessonNN.name", ...) cells, else its NN_ name.
+
+    Copies keep working: "Copy of 01_installation.ipynb" (Colab), "01_installation-mine.ipynb".
+    """
+    if nb is not None:
+        lessons = set(_CHECK_CALL.findall("\n".join(_source(c) for c in nb.get("cells", []) if c.get("cell_type") == "code")))
+        if len(lessons) == 1:
+            return lessons.pop()
+    match = _NOTEBOOK_NAME.search(Path(path).name)
     if not match:
-        raise ValueError(f"{path}: lesson notebooks are named NN_name.ipynb")
+        raise ValueError(f"{path}: cannot tell the lesson: name the notebook NN_name.ipynb or pass --lesson lessonNN")
     return f"lesson{match.group(1)}"
 
 
@@ -96,15 +105,18 @@ def _error_line(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-def score_notebook(path: Path, *, verbose: bool = False) -> NotebookScore:
+def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = False) -> NotebookScore:
     """Run the setup, import and graded cells of one notebook, then grade its exercises."""
     from bertlab.grading import core
 
     path = Path(path)
     start = time.perf_counter()
-    lesson = lesson_of(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not a notebook (invalid JSON: {error})") from None
+    lesson = lesson or lesson_of(path, nb)
     graders = core.load_lesson(lesson)
-    nb = json.loads(path.read_text(encoding="utf-8"))
     score = NotebookScore(path, lesson)
 
     namespace: dict = {"__name__": "__main__"}
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--fail-under", type=float, metavar="PERCENT", default=None,
                    help="exit 1 when the total is below PERCENT (default: always exit 0; scoring is not a test)")
     s.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
+    s.add_argument("--lesson", metavar="lessonNN", default=None,
+                   help="grade with bertlab/grading/lessonNN.py (default: from the notebook's check cells or its NN_ name)")
     s.add_argument("-v", "--verbose", action="store_true", help="show what the scored cells printed")
     args = parser.parse_args(argv)
 
@@ -177,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = []
     for path in args.notebooks:
         try:
-            scores.append(score_notebook(path, verbose=args.verbose))
+            scores.append(score_notebook(path, lesson=args.lesson, verbose=args.verbose))
         except (OSError, ValueError, LookupError) as error:
             print(f"{path}: cannot score: {error}", file=sys.stderr)
             return 2

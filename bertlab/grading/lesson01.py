@@ -62,19 +62,19 @@ def _candidate_terms(V, H, L, F, P) -> dict[str, int]:
     """Pieces a count can miss or add twice, for the hint. Equal-sized pieces share a name."""
     heads = (H * H + H) + 2 * H + V + (H * H + H) + (2 * H + 2)
     return {
-        "the MLM output bias (one number per vocabulary token, tied to the token embedding)": V,
+        "the MLM output bias (one per vocabulary token)": V,
         "the token embedding (vocab_size × hidden_size)": V * H,
         "the position embedding (max_positions × hidden_size)": P * H,
-        "a 2 × hidden_size piece: the segment embedding (2 rows) or one LayerNorm (gamma and beta)": 2 * H,
-        "4 × hidden_size per layer: the attention biases (Q, K, V, output) or the two LayerNorms of each block": 4 * H * L,
-        "the attention output projection (hidden_size × hidden_size + hidden_size per layer)": L * (H * H + H),
+        "2 × hidden_size: the segment embedding or a LayerNorm (gamma, beta)": 2 * H,
+        "4 × hidden_size per layer: the attention biases or the blocks' LayerNorms": 4 * H * L,
+        "the attention output projection (hidden_size² + hidden_size per layer)": L * (H * H + H),
         "all attention projections (4 × (hidden_size² + hidden_size) per layer)": 4 * L * (H * H + H),
         "the feed-forward biases (ff_size + hidden_size per layer)": L * (F + H),
         "the feed-forward layers (2 × hidden_size × ff_size + ff_size + hidden_size per layer)": L * (2 * H * F + F + H),
-        "the pretraining heads (MLM transform + LayerNorm + output bias, NSP pooler + classifier)": heads,
-        "the NSP head (pooler hidden_size² + hidden_size, classifier 2 × hidden_size + 2)": (H * H + H) + (2 * H + 2),
+        "the pretraining heads (MLM and NSP)": heads,
+        "the NSP head (pooler and classifier)": (H * H + H) + (2 * H + 2),
         "the MLM head (transform, LayerNorm and output bias)": (H * H + H) + 2 * H + V,
-        "one hidden_size × hidden_size dense layer with bias (the MLM transform or the NSP pooler)": H * H + H,
+        "one hidden_size × hidden_size dense layer (MLM transform or NSP pooler)": H * H + H,
     }
 
 
@@ -89,7 +89,7 @@ def _diagnose(cases: list[tuple[dict, int, int]]) -> str | None:
             for sign in (1, -1):
                 if all(sign * sum(t[n] for n in combo) == d for t, d in zip(terms, diffs)):
                     what = " and ".join(combo)
-                    return f"your count is missing {what}" if sign > 0 else f"your count has an extra {what}"
+                    return f"missing {what}" if sign > 0 else f"counted in excess: {what}"
     return None
 
 
@@ -111,10 +111,7 @@ def grade_count_bert_parameters(learner_fn):
         return
     config, expected, got = wrong[0]
     diagnosis = _diagnose(cases) or "compare your terms with the layer-by-layer counts of model.summary()"
-    raise GradingError(
-        f"for {_describe(config)} keras-bert counts {expected:,} parameters, you returned {got:,} "
-        f"(off by {expected - got:+,}): {diagnosis}"
-    )
+    raise GradingError(f"{_describe(config)}: expected {expected:,}, got {got:,}; {diagnosis}")
 
 
 def _reference_count(vocab_size, hidden_size, num_layers, ff_size, max_positions):
