@@ -47,7 +47,8 @@ def main() -> None:
         "mlm_accuracy": result["mlm_accuracy"],
         "unigram_accuracy": result["unigram_accuracy"],
         "nsp_accuracy": result["nsp_accuracy"],
-        "eval_examples": {"masked_tokens": result["masked_tokens"], "nsp_pairs": result["nsp_pairs"]},
+        "eval_examples": result["nsp_pairs"],  # held-out sentence pairs (the NSP examples)
+        "eval_masked_tokens": result["masked_tokens"],  # the masked tokens in them (the MLM examples)
         "train_minutes": minutes,
         "mlm_standard_error": result["mlm_se"],
         "nsp_standard_error": result["nsp_se"],

@@ -678,7 +678,7 @@ def plot_masked_example(original_tokens, masked_tokens, outcomes, title="One pre
 
     n = len(original_tokens)
     rows = math.ceil(n / per_row)
-    fig, ax = plt.subplots(figsize=(10, 0.95 * rows + 0.9), dpi=80)
+    fig, ax = plt.subplots(figsize=(10, 0.95 * rows + 1.3), dpi=80)
     for i, (orig, shown, outcome) in enumerate(zip(original_tokens, masked_tokens, outcomes)):
         r, c = divmod(i, per_row)
         y = -r * 1.0
@@ -693,8 +693,8 @@ def plot_masked_example(original_tokens, masked_tokens, outcomes, title="One pre
     ax.set_ylabel("input tokens")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(handles=[Patch(color=c, label=k) for k, c in MASK_COLOURS.items()], ncol=5, fontsize=7,
-              loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in MASK_COLOURS.items()], ncol=5, fontsize=8,
+              loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -709,7 +709,8 @@ def plot_mask_split(shares: dict, expected: dict, n: int, title: str):
     ax.bar(x - 0.2, [expected[k] for k in names], 0.4, label="BERT recipe", color="#cccccc")
     ax.bar(x + 0.2, [shares[k] for k in names], 0.4, label=f"measured (n = {n:,})", color="#5b8e7d")
     for xi, k in zip(x, names):
-        ax.text(xi + 0.2, shares[k] + 0.01, f"{shares[k]:.1%}", ha="center", fontsize=8)
+        ax.text(xi + 0.2, shares[k] + 0.015, f"{shares[k]:.1%}", ha="center", fontsize=8)
+    ax.set_ylim(0, 1)
     ax.set_xticks(x, names)
     ax.set_ylabel("share")
     ax.set_xlabel("what happened to a token")
@@ -722,6 +723,7 @@ def plot_mask_split(shares: dict, expected: dict, n: int, title: str):
 def plot_pretraining_history(history: dict, baselines: dict | None = None):
     """Loss and accuracy of both heads per epoch (training), with chance/unigram lines."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), dpi=80)
@@ -739,6 +741,7 @@ def plot_pretraining_history(history: dict, baselines: dict | None = None):
     axes[1].set_ylim(0, 1)
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

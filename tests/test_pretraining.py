@@ -272,3 +272,31 @@ def test_tiny_pretraining_runs_and_gathered_logits_match_the_full_model(tokenize
     assert result["unigram_token"] == "."
     top = P.predict_masked(model, tokenizer, vocab, "how can it [MASK] them?", k=5)
     assert len(top) == 1 and len(top[0]) == 5
+
+
+def test_masking_outcomes_and_split_name_what_happened_to_each_token():
+    original = np.array([2, 10, 11, 12, 13, 3, 0])
+    masked = np.array([2, 4, 99, 12, 13, 3, 0])
+    labels = np.array([-100, 10, 11, 12, -100, -100, -100])
+    outcomes = P.masking_outcomes(original, masked, labels, special_ids=[0, 2, 3, 4], mask_id=4)
+    assert outcomes == ["special", "[MASK]", "random", "unchanged", "unchosen", "special", "special"]
+    assert P.mask_split(original, masked, labels, mask_id=4) == pytest.approx({"[MASK]": 1 / 3, "random": 1 / 3, "unchanged": 1 / 3})
+
+
+def test_prepare_draws_a_new_pairing_per_duplicate_and_balanced_heldout_pairs(tokenizer):
+    data = P.prepare_pretraining_data(DOCUMENTS, tokenizer, heldout_fraction=0.34, duplicates=3, max_vocab=None, seed=0)
+    assert len(data.heldout_documents) == 2 and len(data.train_documents) == 4
+    per_pass = sum(len(d) - 1 for d in data.train_documents)
+    assert data.pairs_per_pass == per_pass and len(data.train) == 3 * per_pass
+    labels = data.train.nsp_labels.reshape(3, per_pass)
+    assert len({tuple(row) for row in labels}) > 1  # the pairings differ
+    assert data.heldout.nsp_labels.mean() == 0.5
+    # the vocabulary comes from the training paragraphs only
+    heldout_only = {w for d in data.heldout_documents for s in d for w in tokenizer.tokenize(s)} - {
+        w for d in data.train_documents for s in d for w in tokenizer.tokenize(s)}
+    assert heldout_only and not heldout_only & set(data.vocab.tokens)
+
+
+def test_probe_sentences_mask_one_listed_word_in_short_sentences(vocab, tokenizer):
+    probes = P.probe_sentences(["Do you not want to know who has taken it?", "Bingley."], tokenizer, vocab, words=["want", "it"], n=2)
+    assert probes == ["Do you not [MASK] to know who has taken it?"]
