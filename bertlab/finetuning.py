@@ -119,6 +119,9 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
         from bertlab.models import load_tf_model
 
         encoder = load_tf_model(model, task="base")
+    pooler = getattr(getattr(encoder, "bert", None), "pooler", None)
+    if pooler is not None:  # unused by mean/[CLS] pooling: freeze it, so it gets no (missing) gradients
+        pooler.trainable = pooling == "pooled"
     inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
     outputs = encoder(**inputs)
     if pooling == "mean":
@@ -230,6 +233,17 @@ class EpochTimer(tf.keras.callbacks.Callback):
             logs["epoch_minutes"] = self.seconds[-1] / 60
 
 
+class BatchLosses(tf.keras.callbacks.Callback):
+    """Records the training loss after every batch (Keras' running mean within the epoch)."""
+
+    def on_train_begin(self, logs=None):
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+
 class CompactProgress(tf.keras.callbacks.Callback):
     """One short line per epoch: losses, accuracies and minutes."""
 
@@ -249,6 +263,7 @@ class TrainResult:
     epoch_minutes: list = field(default_factory=list)
     best_epoch: int = 0
     checkpoint: str | None = None
+    batch_losses: list = field(default_factory=list)
 
     @property
     def train_minutes(self) -> float:
@@ -257,6 +272,15 @@ class TrainResult:
     @property
     def minutes_per_epoch(self) -> float:
         return self.train_minutes / max(len(self.epoch_minutes), 1)
+
+
+def count_batches(dataset) -> int:
+    """Batches in one pass over ``dataset``: its cardinality when tf.data knows it, else counted
+    (length bucketing makes it unknown; a pass over tokenized data takes a moment)."""
+    known = int(dataset.cardinality())
+    if known >= 0:
+        return known
+    return int(dataset.reduce(0, lambda count, _: count + 1))
 
 
 def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3, peak_lr: float = 5e-5,
@@ -275,12 +299,9 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
-    if steps_per_epoch is None:
-        steps_per_epoch = int(train_data.cardinality())
-        if steps_per_epoch < 0:
-            raise ValueError("The training dataset's length is unknown: pass steps_per_epoch.")
+    batches_per_epoch = steps_per_epoch or count_batches(train_data)
     if compile:
-        compile_classifier(model, peak_lr=peak_lr, total_steps=steps_per_epoch * epochs, warmup_ratio=warmup_ratio,
+        compile_classifier(model, peak_lr=peak_lr, total_steps=batches_per_epoch * epochs, warmup_ratio=warmup_ratio,
                            weight_decay=weight_decay, jit_compile=jit_compile)
     if validation_data is None and monitor.startswith("val_"):
         monitor = monitor.removeprefix("val_")
@@ -288,9 +309,10 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     checkpoint_dir = Path(checkpoint_dir or tempfile.mkdtemp(prefix="bertlab-ckpt-"))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = str(checkpoint_dir / "best.ckpt")
-    timer = EpochTimer()
+    timer, batches = EpochTimer(), BatchLosses()
     callbacks = [
         timer,
+        batches,
         tf.keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
         tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
     ]
@@ -304,7 +326,8 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     best = int(np.argmin(scores) if mode == "min" else np.argmax(scores)) + 1 if scores else len(timer.seconds)
     if Path(checkpoint + ".index").exists():
         model.load_weights(checkpoint)
-    return TrainResult(history=history, epoch_minutes=[s / 60 for s in timer.seconds], best_epoch=best, checkpoint=checkpoint)
+    return TrainResult(history=history, epoch_minutes=[s / 60 for s in timer.seconds], best_epoch=best,
+                       checkpoint=checkpoint, batch_losses=batches.losses)
 
 
 # --------------------------------------------------------------------------- metrics
