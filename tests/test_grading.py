@@ -273,3 +273,10 @@ def test_the_lesson_comes_from_the_check_cells_or_the_name_of_a_copy():
     assert lesson_of(Path("renamed.ipynb"), nb) == "lesson03"
     assert lesson_of(Path("Copy of 01_installation.ipynb"), {"cells": []}) == "lesson01"
     assert lesson_of(Path("05_fine_tuning_mrpc (1).ipynb")) == "lesson05"
+
+
+@pytest.mark.slow
+def test_an_endless_loop_in_a_graded_function_times_out_instead_of_hanging(tmp_path):
+    path = _learner_notebook_with(tmp_path, {"count_bert_parameters": "    while True:\n        pass"})
+    score = score_notebook(path, timeout=1)
+    assert score.results[0].message == "raised ScoringTimeout: took longer than 1 s"

@@ -101,11 +101,39 @@ def lesson_of(path: Path, nb: dict | None = None) -> str:
     return f"lesson{match.group(1)}"
 
 
+class ScoringTimeout(Exception):
+    """A scored cell or grader ran longer than --timeout seconds (an endless loop, or training in a graded cell)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    """Raise ScoringTimeout after `seconds` (Unix main thread only; elsewhere no limit)."""
+    import signal
+    import threading
+
+    usable = seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise ScoringTimeout(f"took longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _error_line(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = False) -> NotebookScore:
+def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = False,
+                   timeout: float | None = 120) -> NotebookScore:
     """Run the setup, import and graded cells of one notebook, then grade its exercises."""
     from bertlab.grading import core
 
@@ -129,7 +157,7 @@ def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = Fal
         captured = io.StringIO()
         try:
             code = compile(source, f"<{path.name} cell {index}>", "exec")
-            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), _time_limit(timeout):
                 exec(code, namespace)
         except Exception as error:  # the learner's cell is broken: report, go on with the others
             message = _error_line(error)
@@ -149,7 +177,7 @@ def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = Fal
                 g.name, 0, g.points, "missing", f"no function named {g.name} (is its '{GRADED_PREFIX}' cell there?)"
             )
         else:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), _time_limit(timeout):
                 result = core.run_grader(g, namespace[g.name])
         score.results.append(result)
     score.seconds = time.perf_counter() - start
@@ -182,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
     s.add_argument("--lesson", metavar="lessonNN", default=None,
                    help="grade with bertlab/grading/lessonNN.py (default: from the notebook's check cells or its NN_ name)")
+    s.add_argument("--timeout", type=float, default=120, metavar="SECONDS",
+                   help="limit for each scored cell and each grader (default 120; 0 for none)")
     s.add_argument("-v", "--verbose", action="store_true", help="show what the scored cells printed")
     args = parser.parse_args(argv)
 
@@ -191,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = []
     for path in args.notebooks:
         try:
-            scores.append(score_notebook(path, lesson=args.lesson, verbose=args.verbose))
+            scores.append(score_notebook(path, lesson=args.lesson, verbose=args.verbose, timeout=args.timeout or None))
         except (OSError, ValueError, LookupError) as error:
             print(f"{path}: cannot score: {error}", file=sys.stderr)
             return 2
