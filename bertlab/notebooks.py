@@ -155,6 +155,21 @@ def stub_solutions(source: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
+def validate_graded_cell(source: str, name: str, where: str) -> None:
+    """A learner's graded cell must parse, define `name`, and raise only when the function is called."""
+    import ast
+
+    code = "\n".join(line for line in source.split("\n") if not line.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as error:
+        raise ValueError(f"{where}: the learner version does not parse ({error.msg}, line {error.lineno})") from None
+    if not any(isinstance(node, ast.FunctionDef) and node.name == name for node in tree.body):
+        raise ValueError(f"{where}: '{GRADED_PREFIX} {name}' but the cell defines no function {name}")
+    if any(isinstance(node, ast.Raise) for node in tree.body):
+        raise ValueError(f"{where}: a solution region at the top level of a graded cell; put it inside {name}()")
+
+
 def learner_cell(cell, where: str):
     """The learner version of one solution cell, or None when the cell is dropped."""
     if SOLUTION_ONLY_TAG in _tags(cell):
@@ -164,6 +179,9 @@ def learner_cell(cell, where: str):
     if cell["cell_type"] == "code":
         source = stub_solutions(_source(cell), where)
         source = "\n".join(line for line in source.split("\n") if not NBVAL_MARKER.match(line))
+        name = graded_name(cell)
+        if name:
+            validate_graded_cell(source, name, where)
         cell["source"] = source
         cell["outputs"] = []
         cell["execution_count"] = None

@@ -80,6 +80,19 @@ def test_unbalanced_solution_markers_are_reported_with_their_line(source, messag
         notebooks.stub_solutions(source, "99_test.ipynb, cell 3")
 
 
+@pytest.mark.parametrize("source, message", [
+    ("# GRADED FUNCTION: double\n### BEGIN SOLUTION\ndef double(x):\n    return 2 * x\n### END SOLUTION",
+     "defines no function double"),
+    ("# GRADED FUNCTION: double\ndef double(x):\n    return 2 * x\n### BEGIN SOLUTION\nTWO = 2\n### END SOLUTION",
+     "at the top level"),
+    ("# GRADED FUNCTION: double\ndef double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n  ### END SOLUTION\n  y = 1",
+     "does not parse"),
+])
+def test_a_graded_cell_whose_learner_version_would_break_is_refused(source, message):
+    with pytest.raises(ValueError, match=message):
+        notebooks.learner_cell(new_code_cell(source), "99_test.ipynb, cell 4")
+
+
 def test_the_learner_cell_loses_outputs_and_nbval_markers():
     cell = new_code_cell("# NBVAL_CHECK_OUTPUT\ncheck('lesson99.double', double)", execution_count=4,
                          metadata={"execution": {"iopub.status.busy": "x"}})
