@@ -163,3 +163,27 @@ def test_functional_classifier_survives_save_and_reload(tmp_path, tiny_classifie
 def test_loading_from_an_empty_folder_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         ft.load_transformers_classifier(tmp_path)
+
+
+# --------------------------------------------------------------------------- the two real routes
+@pytest.mark.slow
+def test_transformers_classifier_round_trips_through_save_pretrained(tmp_path, tokenizer):
+    model = ft.build_transformers_classifier(num_labels=2)
+    assert type(model).__name__ == "TFBertForSequenceClassification" and model.config.hidden_size == 384
+    pair = ("This research was consistent with his findings.", "His findings were compatible with this research.")
+    before = ft.predict(model, *pair, tokenizer=tokenizer)
+    model.save_pretrained(str(tmp_path))
+    reloaded = ft.load_transformers_classifier(tmp_path)
+    after = ft.predict(reloaded, *pair, tokenizer=tokenizer)
+    assert before.probabilities.shape == (1, 2)
+    np.testing.assert_allclose(before.probabilities, after.probabilities, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_hub_classifier_takes_raw_string_pairs_and_trains_the_encoder():
+    model = ft.build_hub_classifier(pairs=True, pooling="mean", seq_length=32)
+    assert [t.dtype for t in model.inputs] == [tf.string, tf.string]
+    assert len(model.trainable_weights) > 100  # the encoder is trainable, not only the head
+    out = ft.predict(model, ["The cat sat.", "Stocks fell."], ["A cat was sitting.", "It rained."])
+    assert out.probabilities.shape == (2, 2)
+    np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, atol=1e-6)
