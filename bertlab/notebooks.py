@@ -62,15 +62,19 @@ if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
 
+    def pip_install(*args):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], check=True)
+
+    # --no-deps: bertlab's own requirements would let pip replace Colab's TensorFlow.
+    no_deps = [{", ".join(json.dumps(p) for p in COLAB_NO_DEPS)}]
     tf_minor = ".".join(importlib.metadata.version("tensorflow").split(".")[:2])
-    no_deps = {COLAB_NO_DEPS!r}
     for module, package in [("tf_keras", "tf-keras"), ("tensorflow_text", "tensorflow-text")]:
-        if importlib.util.find_spec(module) is None:
+        if importlib.util.find_spec(module) is None:  # missing: match Colab's TensorFlow
             no_deps.append(f"{{package}}~={{tf_minor}}.0")
     if importlib.util.find_spec("tensorflow_hub") is None:
         no_deps.append("tensorflow-hub>=0.16,<0.17")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *no_deps], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *{COLAB_WITH_DEPS!r}], check=True)
+    pip_install("--no-deps", *no_deps)
+    pip_install({", ".join(json.dumps(p) for p in COLAB_WITH_DEPS)})  # these need no TensorFlow
 
 import bertlab  # first, before anything imports Keras: selects Keras 2 (tf-keras)
 from bertlab.grading import check
