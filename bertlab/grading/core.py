@@ -282,9 +282,10 @@ def check(key: str, learner_fn) -> None:
     """
     try:
         g = get_grader(key)
-    except (LookupError, ValueError) as error:
-        name = key.rpartition(".")[2] or key
-        show(Result(name, 0, 0, "failed", f"cannot grade: {error}"))
+    except Exception as error:  # a wrong key, or a broken grading module: still one line
+        name = str(key).rpartition(".")[2] or str(key)
+        why = str(error) if isinstance(error, (LookupError, ValueError)) else f"{type(error).__name__}: {error}"
+        show(Result(name, 0, 0, "failed", _one_line(f"cannot grade: {why}")))
         return None
     show(run_grader(g, learner_fn))
     return None
