@@ -38,6 +38,7 @@ PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = 0, 100, 101, 102, 103
 __all__ = [
     "HUB_KEYS",
     "MAX_POSITIONS",
+    "TOKENIZE_WAYS",
     "TRANSFORMERS_KEYS",
     "BertInputs",
     "TruncationWarning",

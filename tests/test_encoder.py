@@ -85,7 +85,15 @@ def test_static_embedding_is_identical_but_contextual_vectors_of_bank_differ():
     assert similarity[1:].max() < 0.95  # every layer tells the two uses apart
     static = E.static_word_vector("bank")
     assert static.shape == (SPEC.hidden_size,)
-    assert np.allclose(static, E.static_word_vector("bank"))  # no sentence at all: one vector for both meanings
+    # the static vector is the table row of the token "bank": the same whatever the sentence
+    bank_id = E._tokenizer(None).convert_tokens_to_ids("bank")
+    np.testing.assert_array_equal(static, E.load_model().bert.embeddings.weight.numpy()[bank_id])
+    # a word of several pieces gets the mean of its pieces' rows
+    pieces = E._tokenizer(None)("unaffable", add_special_tokens=False)["input_ids"]
+    assert len(pieces) == 3
+    np.testing.assert_allclose(
+        E.static_word_vector("unaffable"), E.load_model().bert.embeddings.weight.numpy()[pieces].mean(axis=0), rtol=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -99,6 +107,16 @@ def test_same_meaning_is_closer_than_different_meaning_in_the_middle_layers():
     assert len(table) == SPEC.num_layers + 1
     middle = table.loc[2 : SPEC.num_layers - 1, "gap"]
     assert (middle > 0.02).all()
+
+
+@pytest.mark.slow
+def test_a_word_of_several_pieces_is_the_mean_of_its_pieces_at_every_layer():
+    vectors = E.word_layer_vectors("I want to embed it", "embed")  # [CLS] i want to em ##bed it [SEP]
+    inputs = E._transformers_inputs(["I want to embed it"], None)
+    hidden = E.load_model()(inputs, output_hidden_states=True).hidden_states
+    expected = np.stack([h.numpy()[0, 4:6].mean(axis=0) for h in hidden])
+    assert vectors.shape == (SPEC.num_layers + 1, SPEC.hidden_size)
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
 
 
 def test_a_word_missing_from_the_sentence_is_named_in_the_error():
