@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import warnings
 
 KERAS2_VARIABLES = {
     "TF_USE_LEGACY_KERAS": "1",  # tf.keras -> tf_keras (Keras 2)
@@ -37,6 +38,8 @@ def select_keras2() -> None:
     """Make ``tf.keras`` mean tf-keras (Keras 2), or raise if that is no longer possible."""
     for name, value in QUIET_VARIABLES.items():
         os.environ.setdefault(name, value)
+    # keras-bert reuses initializer objects; tf-keras warns about it in every model-building cell.
+    warnings.filterwarnings("ignore", message=r"The initializer \w+ is unseeded")
     keras3 = _keras3_module_loaded()
     if keras3:
         raise Keras3LoadedError(
