@@ -193,9 +193,17 @@ def load_functional_classifier(directory: str | os.PathLike):
 
 
 # --------------------------------------------------------------------------- training
-def use_jit_compile() -> bool:
-    """XLA pays off on a GPU/TPU; on the CPU its compile time costs more than it saves."""
-    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+def use_jit_compile(dataset=None) -> bool:
+    """Whether to compile the training step with XLA: on a GPU/TPU, and only when the batches
+    have a fixed shape (XLA compiles once per input shape, so with dynamic padding it would
+    recompile for every new batch length and lose more than it gains). On the CPU, never."""
+    if not (tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU")):
+        return False
+    if dataset is None:
+        return True
+    features = dataset.element_spec[0] if isinstance(dataset.element_spec, tuple) else dataset.element_spec
+    specs = features.values() if isinstance(features, dict) else [features]
+    return all(spec.shape.is_fully_defined() or (spec.shape.rank == 2 and spec.shape[1] is not None) for spec in specs)
 
 
 def compile_classifier(model, *, peak_lr: float = 5e-5, total_steps: int, warmup_ratio: float = 0.1,
@@ -301,6 +309,8 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
     batches_per_epoch = steps_per_epoch or count_batches(train_data)
     if compile:
+        if jit_compile is None:
+            jit_compile = use_jit_compile(train_data)
         compile_classifier(model, peak_lr=peak_lr, total_steps=batches_per_epoch * epochs, warmup_ratio=warmup_ratio,
                            weight_decay=weight_decay, jit_compile=jit_compile)
     if validation_data is None and monitor.startswith("val_"):

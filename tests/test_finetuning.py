@@ -187,3 +187,12 @@ def test_hub_classifier_takes_raw_string_pairs_and_trains_the_encoder():
     out = ft.predict(model, ["The cat sat.", "Stocks fell."], ["A cat was sitting.", "It rained."])
     assert out.probabilities.shape == (2, 2)
     np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_xla_is_off_on_the_cpu_and_for_dynamic_shapes():
+    dynamic = tf.data.Dataset.from_tensors(({"input_ids": tf.zeros([2, 5], tf.int32)}, tf.zeros([2]))).map(
+        lambda f, y: ({"input_ids": tf.reshape(f["input_ids"], [2, -1])}, y))
+    if not tf.config.list_physical_devices("GPU"):
+        assert ft.use_jit_compile() is False and ft.use_jit_compile(dynamic) is False
+    else:  # on a GPU: on for fixed shapes, off when the sequence length varies
+        assert ft.use_jit_compile(dynamic) is False
