@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 IMAGE = Path(__file__).with_name("colab-image.txt")
-KEEP = {"pip", "setuptools", "wheel"}  # venv machinery, not part of the comparison
+KEEP = {"pip"}  # the installer itself is not part of the comparison
 
 
 def canonical(name: str) -> str:
