@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -34,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COLAB = ROOT / "tools" / "colab"
 COLAB_VENV = Path(os.environ.get("COLAB_VENV", ROOT / ".venv-colab")).absolute()
 COLAB_PYTHON = COLAB_VENV / "bin" / "python"
-# The course's cache (models built for TF 2.20) lives with the environment, apart from .venv's.
+# The course's cache (models built for TF 2.20), apart from .venv's; emptied at each run, as a
+# new Colab session has none.
 COLAB_HOME = COLAB_VENV / "bertlab-home"
 
 # Colab's own packages that the setup cell must leave exactly as they were.
@@ -137,6 +139,8 @@ def _reset(tmp: Path) -> dict:
 def setup_runs(colab_python, tmp_path_factory) -> list[dict]:
     """One run of each distinct setup cell, each from a fresh copy of Colab's image."""
     tmp = tmp_path_factory.mktemp("colab")
+    # A Colab session starts with an empty ~/.cache: the course builds its model cache on first use.
+    shutil.rmtree(COLAB_HOME, ignore_errors=True)
     notebooks = learner_notebooks()
     if not notebooks:
         pytest.fail("no learner notebooks (notebooks/NN_name.ipynb): run `make notebooks`")
