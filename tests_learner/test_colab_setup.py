@@ -6,7 +6,7 @@ tensorflow-text 2.20.1, tf-keras 2.20.1, transformers 5). These tests
 1. put that environment back to the image (the setup cell changed it on the previous run);
 2. run each learner notebook's setup cell as Colab runs it (tools/colab/run_setup_cell.py: the
    stand-in ``google.colab`` is imported first, so the cell's Colab branch installs the course;
-   the checkout stands in for the repository URL); notebooks whose setup cell is the same text
+   the checkout's HEAD commit stands in for the repository URL); notebooks whose setup cell is the same text
    share one run;
 3. check what the cell left: Colab's TensorFlow, tensorflow-text and tf-keras untouched,
    transformers below 5, keras-bert and the embedded model installed, bertlab from the checkout;
@@ -239,10 +239,15 @@ def test_setup_cell_installs_keras_bert_and_the_embedded_model(setup_runs):
 
 def test_setup_cell_installs_bertlab_from_the_checkout(setup_runs):
     for run in setup_runs:
-        assert "bertlab" in run["source_run"] and run["requirement"] == f"bertlab @ {ROOT.as_uri()}"
+        requirement = runner.checkout_requirement(ROOT)
+        assert run["requirement"] == requirement and requirement in run["source_run"]
         url = run["after"]["bertlab_direct_url"]
         assert url is not None and url["url"] == ROOT.as_uri(), f"bertlab came from {url}"
-        assert not url.get("dir_info", {}).get("editable", False), "bertlab must be installed, not linked"
+        if "git+" in requirement:  # a git checkout: its HEAD commit, cloned by pip
+            head = requirement.rsplit("@", 1)[-1]
+            assert url.get("vcs_info", {}).get("commit_id") == head, f"bertlab is not the checkout's HEAD: {url}"
+        else:
+            assert not url.get("dir_info", {}).get("editable", False), "bertlab must be installed, not linked"
         # The kernel imported the installed copy, not the checkout's source folder.
         assert Path(run["probe"]["bertlab_file"]).is_relative_to(COLAB_VENV), run["probe"]["bertlab_file"]
 

@@ -12,7 +12,8 @@ working directory a temporary folder (as Colab's /content: the checkout is not i
 The setup cell installs ``bertlab @ git+https://github.com/...`` on Colab; here it must install
 the checkout instead.  Two ways, both applied:
 
-* ``BERTLAB_INSTALL_SOURCE`` is set in the kernel's environment to ``bertlab @ file:///checkout``
+* ``BERTLAB_INSTALL_SOURCE`` is set in the kernel's environment to
+  ``bertlab @ git+file:///checkout@<HEAD commit>`` (the committed state, as GitHub would serve it)
   (for a setup cell that honours that variable);
 * a literal ``bertlab @ git+...`` requirement in the cell's source is replaced by it.
 
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,7 +76,19 @@ def find_setup_cell(nb: dict) -> tuple[int, str]:
 
 
 def checkout_requirement(checkout: Path) -> str:
-    return f"bertlab @ {Path(checkout).resolve().as_uri()}"
+    """`bertlab @ git+file:///checkout@<HEAD commit>`: what the checkout would publish.
+
+    Like Colab's `git+https://github.com/...@main`, pip clones the repository at that commit,
+    so uncommitted changes are not part of the test and the checkout gets no build/ folder.
+    A folder that is not a git checkout is installed as it is."""
+    checkout = Path(checkout).resolve()
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"bertlab @ {checkout.as_uri()}"
+    return f"bertlab @ git+{checkout.as_uri()}@{head}"
 
 
 def localise(source: str, requirement: str) -> str:
