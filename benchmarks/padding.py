@@ -20,12 +20,13 @@ def main(argv=None):
     p.add_argument("--train-limit", type=int, default=None, help="train on N pairs (a smaller, labelled run)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--bucket", action="store_true", help="dynamic arm also groups similar lengths (bucketing)")
     args = p.parse_args(argv)
     common = ["--epochs", "1", "--batch-size", str(args.batch_size), "--lr", str(args.lr)]
     if args.train_limit:
         common += ["--train-limit", str(args.train_limit)]
     runs = {}
-    for kind, extra in [("dynamic", []), ("fixed", ["--fixed-padding"])]:
+    for kind, extra in [("dynamic", ["--bucket"] if args.bucket else []), ("fixed", ["--fixed-padding"])]:
         print(f"--- {kind} padding")
         runs[kind] = mrpc.run(mrpc.parse(common + extra))
     fixed, dynamic = runs["fixed"]["metrics"], runs["dynamic"]["metrics"]
@@ -39,6 +40,8 @@ def main(argv=None):
         "dynamic_dev_f1": dynamic["dev_f1"],
     }
     label = f"1 epoch on {args.train_limit} training pairs" if args.train_limit else "1 epoch on all 3,668 training pairs"
+    if args.bucket:
+        label += ", dynamic padding with length bucketing"
     path = write_result("padding", runs["fixed"]["spec"], metrics, run=label, config=vars(args),
                         load_average_1min={k: v["load"] for k, v in runs.items()},
                         notes="2 shared CPU cores with other jobs running: both timings are noisy; "

@@ -196,3 +196,18 @@ def test_xla_is_off_on_the_cpu_and_for_dynamic_shapes():
         assert ft.use_jit_compile() is False and ft.use_jit_compile(dynamic) is False
     else:  # on a GPU: on for fixed shapes, off when the sequence length varies
         assert ft.use_jit_compile(dynamic) is False
+
+
+def test_training_works_for_transformers_sequence_classifiers_too(tokenizer):
+    from transformers import BertConfig, TFBertForSequenceClassification
+
+    tf.keras.utils.set_random_seed(0)
+    model = TFBertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                                                       num_attention_heads=2, intermediate_size=64, num_labels=2))
+    texts = ["good great fine nice"] * 16 + ["bad awful poor worse"] * 16
+    enc = tokenizer(texts, padding=True, return_tensors="np")
+    labels = np.array([1] * 16 + [0] * 16, np.int32)
+    data = tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.INPUT_NAMES}, labels)).shuffle(32, seed=0).batch(8)
+    result = ft.train_classifier(model, data, data, epochs=3, peak_lr=3e-3, warmup_ratio=0.25, patience=3, verbose=0)
+    assert max(result.history["val_accuracy"]) == 1.0
+    np.testing.assert_array_equal(ft.predict(model, ["good great fine nice", "bad awful poor worse"], tokenizer=tokenizer).labels, [1, 0])
