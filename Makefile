@@ -21,8 +21,9 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 	$(BIN)/python -m bertlab build
 
+# Jupyter refuses to run as root (containers, CI) unless told.
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 doctor: setup
 	$(BIN)/python -m bertlab doctor

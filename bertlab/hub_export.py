@@ -12,6 +12,8 @@ Called by :func:`bertlab.models.ensure_built`; the folders land in the cache.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 import tensorflow as tf
@@ -19,6 +21,18 @@ import tensorflow_text as text
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 CLS_ID, SEP_ID, PAD_ID = 101, 102, 0
+
+
+@contextlib.contextmanager
+def quiet_tf_logger():
+    """In notebooks TF's logger prints INFO lines ("Assets written to ...") to stdout: keep the build quiet."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def convert_checkpoint(files: Path, destination: Path):
@@ -86,7 +100,8 @@ class Preprocessor(tf.Module):
 
 
 def save_preprocessor(vocab_file: Path, destination: Path, seq_length: int = 128) -> None:
-    tf.saved_model.save(Preprocessor(str(vocab_file), seq_length), str(destination))
+    with quiet_tf_logger():
+        tf.saved_model.save(Preprocessor(str(vocab_file), seq_length), str(destination))
 
 
 def encoder_model(bert) -> tf.keras.Model:
@@ -113,4 +128,5 @@ def encoder_model(bert) -> tf.keras.Model:
 
 def save_encoder(bert, destination: Path) -> None:
     """Saved from a Keras model, so ``hub.KerasLayer(path, trainable=True)`` can fine-tune it."""
-    tf.saved_model.save(encoder_model(bert), str(destination))
+    with quiet_tf_logger():
+        tf.saved_model.save(encoder_model(bert), str(destination))
