@@ -240,6 +240,39 @@ def concat_encoded(parts: Sequence[EncodedPairs]) -> EncodedPairs:
 
 
 # --------------------------------------------------------------------------- masking
+def _stateless_shuffle(seed):
+    """A ``tf.random.shuffle`` replacement for TF Text's item selector, driven by ``seed``."""
+
+    def shuffle(values):
+        keys = tf.random.stateless_uniform(tf.shape(values)[:1], seed=seed)
+        return tf.gather(values, tf.argsort(keys))
+
+    return shuffle
+
+
+def _tf_text_chooser_base():
+    import tensorflow_text as text
+
+    return text.MaskValuesChooser
+
+
+class StatelessMaskValuesChooser(_tf_text_chooser_base()):
+    """TF Text's 80/10/10 chooser with stateless draws from ``self.seed`` (set before use)."""
+
+    seed = None
+
+    def get_mask_values(self, masked_lm_ids):
+        ids = masked_lm_ids if masked_lm_ids.ragged_rank == 1 else masked_lm_ids.merge_dims(1, -1)
+        flat = ids.flat_values
+        decide_seed, token_seed = tf.unstack(tf.random.experimental.stateless_split(self.seed, 2))
+        draw = tf.random.stateless_uniform(tf.shape(flat), seed=decide_seed)
+        random_ids = tf.random.stateless_uniform(tf.shape(flat), seed=token_seed, maxval=self.vocab_size, dtype=tf.int64)
+        mask_rate, random_rate = self._mask_token_rate, self.random_token_rate
+        values = tf.where(draw < mask_rate, tf.cast(self.mask_token, flat.dtype), flat)
+        values = tf.where((draw >= mask_rate) & (draw < mask_rate + random_rate), tf.cast(random_ids, flat.dtype), values)
+        return ids.with_flat_values(values)
+
+
 def mask_tokens(
     input_ids: tf.RaggedTensor,
     *,
@@ -250,6 +283,7 @@ def mask_tokens(
     mask_token_rate: float = 0.8,
     random_token_rate: float = 0.1,
     max_selections: int = 1024,
+    seed=None,
 ):
     """BERT's masking with TF Text's ``mask_language_model``.
 
@@ -260,7 +294,9 @@ def mask_tokens(
 
     Returns ``(masked_ids, labels)``, both ragged like ``input_ids``: ``labels`` holds the original
     id where a token was chosen and ``IGNORE_INDEX`` elsewhere. Randomness comes from TensorFlow's
-    global seed (``tf.random.set_seed``).
+    global seed (``tf.random.set_seed``), or, with ``seed`` (a shape-[2] integer tensor), from
+    stateless random ops: the same seed gives the same masks wherever the call runs, which
+    stateful ops inside a ``tf.data`` pipeline do not guarantee.
     """
     import tensorflow_text as text
 
@@ -270,12 +306,20 @@ def mask_tokens(
         raise ValueError(f"selection_rate must be between 0 and 1, got {selection_rate}.")
     if mask_token_rate < 0 or random_token_rate < 0 or mask_token_rate + random_token_rate > 1:
         raise ValueError("mask_token_rate and random_token_rate must be >= 0 and add up to at most 1.")
+    shuffle_fn, chooser_class, chooser_seed = None, text.MaskValuesChooser, None
+    if seed is not None:
+        shuffle_seed, chooser_seed = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
+        shuffle_fn = _stateless_shuffle(shuffle_seed)
+        chooser_class = StatelessMaskValuesChooser
     selector = text.RandomItemSelector(
         max_selections_per_batch=max_selections,
         selection_rate=selection_rate,
         unselectable_ids=list(unselectable_ids),
+        shuffle_fn=shuffle_fn,
     )
-    chooser = text.MaskValuesChooser(vocab_size, mask_id, mask_token_rate=mask_token_rate, random_token_rate=random_token_rate)
+    chooser = chooser_class(vocab_size, mask_id, mask_token_rate=mask_token_rate, random_token_rate=random_token_rate)
+    if chooser_seed is not None:
+        chooser.seed = chooser_seed
     masked_ids, positions, originals = text.mask_language_model(input_ids, selector, chooser)
     # Scatter the original ids back to their positions; IGNORE_INDEX everywhere else.
     starts = tf.cast(input_ids.row_starts(), positions.dtype)
@@ -311,22 +355,26 @@ def pretraining_dataset(
     ``gather=False`` there is no ``masked_positions`` and ``labels["mlm"]`` is
     ``[batch, longest-in-batch]`` with ``IGNORE_INDEX`` at the unchosen positions. ``epochs`` passes (``None``: forever) are
     made before masking, so each epoch gets fresh masks (dynamic masking, as RoBERTa does);
-    the masks are reproducible: this sets ``tf.random.set_seed(seed)`` and masks batches in order.
+    the masks are reproducible: each batch is masked with stateless ops seeded from ``seed``.
     For evaluation use ``shuffle=False, epochs=1`` and ``.cache()`` the result to fix the masks.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
-    tf.random.set_seed(seed)
     ds = tf.data.Dataset.from_tensor_slices((encoded.input_ids, encoded.token_type_ids, encoded.nsp_labels))
     if shuffle:
         ds = ds.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
     if epochs != 1:
         ds = ds.repeat(epochs)
     ds = ds.ragged_batch(batch_size)
+    # One stateless seed per batch, from a seeded stream: the masks are reproducible and
+    # every epoch (the batches after .repeat) gets fresh ones.
+    batch_seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    ds = tf.data.Dataset.zip((ds, batch_seeds)).map(lambda batch, batch_seed: (*batch, batch_seed))
 
-    def mask_and_pad(ids, types, nsp):
+    def mask_and_pad(ids, types, nsp, batch_seed):
         masked, labels = mask_tokens(
             ids,
+            seed=batch_seed,
             vocab_size=vocab.size,
             mask_id=vocab.mask_id,
             unselectable_ids=vocab.special_ids,
@@ -346,9 +394,7 @@ def pretraining_dataset(
         features["masked_positions"] = tf.cast(positions.to_tensor(0), tf.int32)
         return features, {"mlm": tf.ragged.boolean_mask(labels, chosen).to_tensor(IGNORE_INDEX), "nsp": nsp}
 
-    # Sequential map (no num_parallel_calls): the random draws happen in a fixed order, so a
-    # seed fixes the masks.
-    return ds.map(mask_and_pad).prefetch(2)
+    return ds.map(mask_and_pad, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 # --------------------------------------------------------------------------- loss and metric
