@@ -535,20 +535,6 @@ def data_status(data_dir=None) -> list[DataStatus]:
 # ---------------------------------------------------------------------------------------------
 # tf.data pipelines
 # ---------------------------------------------------------------------------------------------
-def _as_text_list(values, what: str) -> list[str]:
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{what} must be a list of strings, not a single string (wrap it in a list)")
-    labels = list(values.index) if isinstance(values, pd.Series) else None
-    values = list(values)
-    for position, value in enumerate(values):
-        where = f"row {position}" + (f" (index {labels[position]!r})" if labels is not None else "")
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-            raise ValueError(f"{what}: {where} is missing ({value!r}); drop or fill missing texts first")
-        if not isinstance(value, str):
-            raise TypeError(f"{what}: {where} is a {type(value).__name__} ({value!r}), not a string")
-    return values
-
-
 def to_tf_dataset(
     texts,
     texts_pair=None,
@@ -581,14 +567,9 @@ def to_tf_dataset(
         from bertlab.models import load_tokenizer
 
         tokenizer = load_tokenizer()
-    first = _as_text_list(texts, "texts")
-    if not first:
-        raise ValueError("texts is empty")
-    second = None
-    if texts_pair is not None:
-        second = _as_text_list(texts_pair, "texts_pair")
-        if len(second) != len(first):
-            raise ValueError(f"texts has {len(first)} entries but texts_pair has {len(second)}; they must match")
+    from bertlab.preprocessing import check_texts  # (preprocessing imports this module)
+
+    first, second = check_texts(texts, texts_pair, names=("texts", "texts_pair"), single=False)
     limit = getattr(tokenizer, "model_max_length", None)
     if not limit or limit > 10**6:  # tokenizers built from a bare vocab.txt say "no limit"
         limit = BERT_MAX_POSITIONS

@@ -30,6 +30,8 @@ import numpy as np
 import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
+from bertlab.preprocessing import check_texts
+
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 POOLINGS = ("mean", "pooled", "cls")
 
@@ -106,12 +108,14 @@ def load_transformers_classifier(directory: str | os.PathLike):
 
 
 def build_functional_classifier(model: str | None = None, num_labels: int = 2, *, pooling: str = "mean",
-                                dropout: float = 0.1, encoder=None):
+                                dropout: float = 0.1, encoder=None, freeze_embeddings: bool = False):
     """Keras functional classifier over ``TFBertModel``: token ids in, logits out.
 
     ``pooling="mean"`` averages the last layer over real tokens (how all-MiniLM-L6-v2, the
     embedded model, was trained), ``"pooled"`` takes BERT's pooler output (tanh dense over
     [CLS], what ``TFBertForSequenceClassification`` uses), ``"cls"`` the raw [CLS] vector.
+    ``freeze_embeddings=True`` keeps the embedding layer (word, position and segment
+    embeddings: half of a small model's weights) as pretrained, so AdamW skips updating it.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
@@ -122,6 +126,11 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
     pooler = getattr(getattr(encoder, "bert", None), "pooler", None)
     if pooler is not None:  # unused by mean/[CLS] pooling: freeze it, so it gets no (missing) gradients
         pooler.trainable = pooling == "pooled"
+    embeddings = getattr(getattr(encoder, "bert", None), "embeddings", None)
+    if freeze_embeddings:
+        if embeddings is None:
+            raise ValueError("freeze_embeddings needs a transformers TFBertModel (with .bert.embeddings) as the encoder.")
+        embeddings.trainable = False
     inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
     outputs = encoder(**inputs)
     if pooling == "mean":
@@ -371,24 +380,6 @@ class Predictions:
         return len(self.labels)
 
 
-def _as_text_list(value, name: str) -> list[str]:
-    if value is None:
-        raise TypeError(f"{name} is None: pass a string or a list of strings.")
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (bytes, dict)) or not isinstance(value, (Sequence, np.ndarray)) and not hasattr(value, "tolist"):
-        raise TypeError(f"{name} must be a string or a list of strings, not {type(value).__name__}.")
-    items = value.tolist() if hasattr(value, "tolist") else list(value)
-    if not items:
-        raise ValueError(f"{name} is empty: pass at least one text.")
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise TypeError(f"{name}[{i}] is {type(item).__name__}, not str: every item must be a string.")
-        if not item.strip():
-            raise ValueError(f"{name}[{i}] is an empty string.")
-    return items
-
-
 def takes_strings(model) -> bool:
     """True for models whose inputs are raw strings (the TF Hub route)."""
     inputs = getattr(model, "inputs", None)
@@ -406,11 +397,7 @@ def predict(model, texts, pairs=None, *, tokenizer=None, batch_size: int = 32, m
 
     A single string (or a single pair of strings) is treated as a list of one.
     """
-    texts = _as_text_list(texts, "texts")
-    if pairs is not None:
-        pairs = _as_text_list(pairs, "pairs")
-        if len(pairs) != len(texts):
-            raise ValueError(f"texts and pairs must have the same length; got {len(texts)} and {len(pairs)}.")
+    texts, pairs = check_texts(texts, pairs, blank=False)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     if not takes_strings(model) and tokenizer is None:

@@ -59,29 +59,37 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Checking the input
 # ---------------------------------------------------------------------------------------------
-def _text_list(values, what: str) -> list[str]:
-    """``values`` as a list of str, or a clear error naming the first bad entry."""
+def _text_list(values, what: str, *, single: bool = True, blank: bool = True) -> list[str]:
+    """``values`` as a list of str, or a clear error naming the first bad entry.
+
+    ``single=False`` rejects a lone string (where a batch is meant); ``blank=False`` rejects
+    empty and whitespace-only texts (where a prediction from nothing would mislead).
+    """
     import pandas as pd
 
     if isinstance(values, str):
-        return [values]  # one text: a batch of one
+        if not single:
+            raise TypeError(f"{what} must be a list of strings, not a single string (wrap it in a list)")
+        values = [values]  # one text: a batch of one
     if isinstance(values, pd.DataFrame):
         raise TypeError(
             f"{what} is a whole DataFrame; pass one column (df['sentence1']) or use "
             "get_inputs_from_frame(df, 'sentence1', 'sentence2')"
         )
     if values is None:
-        raise TypeError(f"{what} is None; pass a list of strings")
-    if isinstance(values, bytes) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{what} is None; pass a string or a list of strings")
+    if isinstance(values, (bytes, dict)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{what} must be a string or a list of strings, not {type(values).__name__}")
     index = list(values.index) if isinstance(values, pd.Series) else None
     values = list(values)
     if not values:
-        raise ValueError(f"{what} is empty: there is nothing to tokenize")
+        raise ValueError(f"{what} is empty: pass at least one text")
     for position, value in enumerate(values):
-        if isinstance(value, str):
-            continue
         where = f"{what}[{position}]" + (f" (index {index[position]!r})" if index is not None else "")
+        if isinstance(value, str):
+            if not blank and not value.strip():
+                raise ValueError(f"{where} is an empty string: there is nothing to classify")
+            continue
         if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             raise TypeError(f"{where} is missing ({value!r}), not a string: drop or fill missing texts first")
         if isinstance(value, bytes):
@@ -90,19 +98,23 @@ def _text_list(values, what: str) -> list[str]:
     return values
 
 
-def check_texts(texts, pairs=None) -> tuple[list[str], list[str] | None]:
+def check_texts(texts, pairs=None, *, names: tuple[str, str] = ("texts", "pairs"), single: bool = True,
+                blank: bool = True) -> tuple[list[str], list[str] | None]:
     """Texts (and second segments) as lists of str; raise a clear error on bad input.
 
-    A single string is a batch of one. Errors: ``ValueError`` for an empty list or pair lists
-    of different lengths, ``TypeError`` for ``None``, a non-string or a missing (NaN) entry.
+    The one input check of the package (tokenizing, tf.data, features, prediction all use it).
+    A single string is a batch of one (``single=False`` makes it an error). Errors:
+    ``ValueError`` for an empty list, pair lists of different lengths, or (with ``blank=False``)
+    an empty text; ``TypeError`` for ``None``, a non-string or a missing (NaN) entry. ``names``
+    are the argument names the messages use.
     """
-    first = _text_list(texts, "texts")
+    first = _text_list(texts, names[0], single=single, blank=blank)
     if pairs is None:
         return first, None
-    second = _text_list(pairs, "pairs")
+    second = _text_list(pairs, names[1], single=single, blank=blank)
     if len(second) != len(first):
         raise ValueError(
-            f"texts has {len(first)} entries but pairs has {len(second)}: each text needs exactly one partner"
+            f"{names[0]} has {len(first)} entries but {names[1]} has {len(second)}: each text needs exactly one partner"
         )
     return first, second
 

@@ -14,6 +14,7 @@ import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from bertlab.finetuning import masked_mean
+from bertlab.preprocessing import check_texts
 
 LABELS = ("ham", "spam")
 FEATURE_POOLINGS = ("cls", "pooled", "mean")
@@ -77,9 +78,7 @@ def extract_features(texts, *, encoder=None, tokenizer=None, batch_size: int = 6
 
     Texts are sorted by length before batching (less padding), and the rows put back in order.
     """
-    from bertlab.finetuning import _as_text_list
-
-    texts = _as_text_list(texts, "texts")
+    texts, _ = check_texts(texts, blank=False)
     unknown = set(poolings) - set(FEATURE_POOLINGS)
     if unknown:
         raise ValueError(f"Unknown pooling(s) {sorted(unknown)}; choose from {FEATURE_POOLINGS}.")

@@ -315,10 +315,10 @@ def test_max_length_beyond_bert_positions_is_rejected(tokenizer):
 
 
 def test_missing_text_error_names_the_row(tokenizer):
-    with pytest.raises(ValueError, match=r"texts: row 2 is missing"):
+    with pytest.raises(TypeError, match=r"texts\[2\] is missing"):
         data.to_tf_dataset(["a", "b", None], tokenizer=tokenizer)
     series = pd.Series(["a", np.nan], index=[10, 11])
-    with pytest.raises(ValueError, match=r"texts_pair: row 1 \(index 11\) is missing"):
+    with pytest.raises(TypeError, match=r"texts_pair\[1\] \(index 11\) is missing"):
         data.to_tf_dataset(["x", "y"], series, tokenizer=tokenizer)
 
 

@@ -97,6 +97,20 @@ def test_functional_classifier_maps_token_ids_to_logits(pooling, tokenizer):
     assert logits.shape == (2, 3) and logits.dtype == tf.float32
 
 
+def test_frozen_embeddings_stay_as_pretrained_while_the_encoder_learns(tokenizer):
+    model = ft.build_functional_classifier(pooling="mean", encoder=tiny_encoder(3), freeze_embeddings=True)
+    embedding_names = {w.name for w in model.encoder.bert.embeddings.weights}
+    assert embedding_names and not embedding_names & {w.name for w in model.trainable_weights}
+    before = {w.name: w.numpy().copy() for w in model.weights}
+    enc = tokenizer(["one sentence", "and another one"], padding=True, return_tensors="np")
+    data = tf.data.Dataset.from_tensors(({k: enc[k].astype(np.int32) for k in ft.INPUT_NAMES}, np.array([0, 1])))
+    ft.compile_classifier(model, peak_lr=1e-3, total_steps=2, warmup_ratio=0.0)
+    model.fit(data, epochs=1, verbose=0)
+    changed = {w.name for w in model.weights if not np.array_equal(before[w.name], w.numpy())}
+    assert not changed & embedding_names
+    assert any("encoder/layer_._0" in name for name in changed)
+
+
 def test_mean_pooling_ignores_padding():
     hidden = tf.constant([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
     np.testing.assert_allclose(ft.masked_mean(hidden, tf.constant([[1, 1, 0]])).numpy(), [[2.0, 3.0]])
@@ -123,11 +137,11 @@ def test_predict_treats_a_single_string_pair_as_one_example(tiny_classifier, tok
 @pytest.mark.parametrize("texts, pairs, error, match", [
     (None, None, TypeError, "texts is None"),
     ([], None, ValueError, "texts is empty"),
-    (["ok", 3], None, TypeError, r"texts\[1\] is int"),
+    (["ok", 3], None, TypeError, r"texts\[1\] is of type int"),
     (["ok", "  "], None, ValueError, r"texts\[1\] is an empty string"),
     (42, None, TypeError, "must be a string or a list"),
-    (["a", "b"], ["only one"], ValueError, "same length"),
-    (["a"], [None], TypeError, r"pairs\[0\] is NoneType"),
+    (["a", "b"], ["only one"], ValueError, "texts has 2 entries but pairs has 1"),
+    (["a"], [None], TypeError, r"pairs\[0\] is missing"),
 ])
 def test_predict_rejects_bad_input_clearly(tiny_classifier, tokenizer, texts, pairs, error, match):
     with pytest.raises(error, match=match):

@@ -113,6 +113,20 @@ def test_bad_input_gives_a_clear_error(texts, pairs, error, message):
         pp.get_inputs(texts, pairs)
 
 
+def test_check_texts_options_for_batches_and_blank_texts():
+    assert pp.check_texts("one text") == (["one text"], None)
+    assert pp.check_texts(np.array(["a", "b"]), ("c", "d")) == (["a", "b"], ["c", "d"])
+    assert pp.check_texts(["", " "]) == (["", " "], None)  # tokenizing an empty text is fine
+    with pytest.raises(TypeError, match="not a single string"):
+        pp.check_texts("one text", single=False)
+    with pytest.raises(ValueError, match=r"pairs\[1\] is an empty string"):
+        pp.check_texts(["a", "b"], ["c", "  "], blank=False)
+    with pytest.raises(ValueError, match="first has 1 entries but second has 2"):
+        pp.check_texts(["a"], ["b", "c"], names=("first", "second"))
+    with pytest.raises(TypeError, match="not dict"):
+        pp.check_texts({"a": 1})
+
+
 def test_frame_helper_reads_columns_and_names_a_missing_one(mrpc):
     inputs = pp.get_inputs_from_frame(mrpc.head(4), "sentence1", "sentence2", max_length=128)
     direct = pp.get_inputs(list(mrpc.sentence1[:4]), list(mrpc.sentence2[:4]), max_length=128)
