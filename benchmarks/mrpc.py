@@ -27,6 +27,7 @@ def parse(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--warmup", type=float, default=0.1, help="warm-up share of all steps")
     p.add_argument("--swap", action="store_true", help="add every pair again with its sentences swapped")
+    p.add_argument("--freeze-embeddings", action="store_true", help="keep the embedding layer as pretrained (functional route)")
     p.add_argument("--bucket", action="store_true", help="bucket by length (tf.data bucket_by_sequence_length)")
     p.add_argument("--fixed-padding", action="store_true", help="pad every batch to 128 (the classic way)")
     p.add_argument("--train-limit", type=int, default=None, help="train on the first N pairs only (smaller run)")
@@ -57,7 +58,7 @@ def run(args) -> dict:
     if args.route == "transformers":
         model = ft.build_transformers_classifier(spec.name)
     else:
-        model = ft.build_functional_classifier(spec.name, pooling=args.pooling)
+        model = ft.build_functional_classifier(spec.name, pooling=args.pooling, freeze_embeddings=args.freeze_embeddings)
     load_before = load_average()
     started = time.perf_counter()
     result = ft.train_classifier(model, train_ds, dev_ds, epochs=args.epochs, peak_lr=args.lr, warmup_ratio=args.warmup,
