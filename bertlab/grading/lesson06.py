@@ -1,6 +1,6 @@
-"""Graders for lesson 06 "Spam classifier": masked mean pooling, class weights, a threshold for a precision.
+"""Graders for lesson 06 "Spam classifier": a stratified split, class weights, a threshold for a precision.
 
-All three grade plain NumPy/TensorFlow functions on seeded, varied arrays (well under a second).
+All three grade plain NumPy/scikit-learn functions on seeded, varied arrays (well under a second).
 """
 from __future__ import annotations
 
@@ -10,67 +10,82 @@ from bertlab.grading.core import GradingError, grader, wrong_answer
 
 
 # ---------------------------------------------------------------------------------------
-# mean_pool(last_hidden_state, attention_mask) -> [batch, hidden]
+# stratified_split(labels, test_share, seed) -> (train_positions, test_positions)
 # ---------------------------------------------------------------------------------------
-def _pool_cases():
+def _split_cases():
     rng = np.random.default_rng(606)
-    cases = []
-    for batch, seq, hidden in [(3, 7, 5), (5, 12, 8), (1, 4, 3)]:
-        states = rng.normal(size=(batch, seq, hidden)).astype(np.float32)
-        lengths = rng.integers(1, seq + 1, size=batch)
-        lengths[0] = seq  # one row without padding, the others padded
-        mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int32)
-        states[mask == 0] += 50.0  # padding positions hold large values, as they can in BERT
-        cases.append((states, mask))
-    return cases
+    return [
+        (np.array([0] * 87 + [1] * 13), 0.2),  # sorted labels: an unshuffled split shows
+        ((rng.random(400) < 0.13).astype(np.int64), 0.25),  # SMS-like, 13 % spam
+        (rng.permutation(np.array([0] * 60 + [1] * 25 + [2] * 15)), 0.3),  # three classes
+    ]
 
 
-def _reference_pool(states, mask):
-    weights = mask[:, :, None].astype(np.float64)
-    return (states * weights).sum(axis=1) / weights.sum(axis=1)
+def _as_positions(value, what: str) -> np.ndarray:
+    positions = np.asarray(value)
+    if positions.ndim != 1 or (positions.size and not np.issubdtype(positions.dtype, np.integer)):
+        raise GradingError(f"{what} should be a 1-D array of integer row positions, got {positions.dtype} of shape {positions.shape}")
+    return positions
 
 
-@grader("mean_pool", points=2)
-def grade_mean_pool(learner_fn):
-    """Mean over real tokens only, for three seeded batches with different padding, NumPy or TF input."""
-    import tensorflow as tf
-
-    for i, (states, mask) in enumerate(_pool_cases()):
-        as_tensor = i % 2 == 1  # the learner's function must take tensors as well as arrays
-        args = (tf.constant(states), tf.constant(mask)) if as_tensor else (states.copy(), mask.copy())
-        got = learner_fn(*args)
-        got = np.asarray(got.numpy() if hasattr(got, "numpy") else got, dtype=np.float64)
-        want = _reference_pool(states, mask)
-        if got.shape != want.shape:
-            raise GradingError(f"for a batch of shape {states.shape} return shape (batch, hidden) = {want.shape}, "
-                               f"got {got.shape}: average over axis 1, the tokens")
-        if not np.allclose(got, want, rtol=1e-4, atol=1e-4):
-            unmasked = states.mean(axis=1)
-            by_length = (states * mask[:, :, None]).sum(axis=1) / states.shape[1]
-            if np.allclose(got, unmasked, atol=1e-3):
-                hint = "padding positions were averaged in: multiply by the attention_mask before summing"
-            elif np.allclose(got, by_length, atol=1e-3):
-                hint = "divide by the number of real tokens (the sum of the mask), not by the padded length"
-            else:
-                hint = "sum the hidden states where attention_mask is 1 and divide by the number of real tokens"
-            raise GradingError(hint)
-
-
-@wrong_answer("mean_pool", hint="attention_mask")
-def mean_pool_with_padding(last_hidden_state, attention_mask):
-    return np.asarray(last_hidden_state).mean(axis=1)
-
-
-@wrong_answer("mean_pool", hint="number of real tokens")
-def mean_pool_by_padded_length(last_hidden_state, attention_mask):
-    states = np.asarray(last_hidden_state)
-    mask = np.asarray(attention_mask)[:, :, None]
-    return (states * mask).sum(axis=1) / states.shape[1]
+@grader("stratified_split", points=2)
+def grade_stratified_split(learner_fn):
+    """Two- and three-class label vectors: a partition of the rows, each class's share kept in
+    the test part, shuffled within each class, and the same split for the same seed."""
+    for labels, share in _split_cases():
+        got = learner_fn(labels.copy(), share, 7)
+        if not isinstance(got, tuple) or len(got) != 2:
+            raise GradingError("return a tuple (train_positions, test_positions)")
+        train, test = (_as_positions(part, name) for part, name in zip(got, ("train_positions", "test_positions")))
+        n = len(labels)
+        if len(np.intersect1d(train, test)) or sorted(np.concatenate([train, test]).tolist()) != list(range(n)):
+            raise GradingError(f"every row position 0..{n - 1} must be in exactly one of the two parts (no duplicates, none lost)")
+        if abs(len(test) - share * n) >= 1:
+            raise GradingError(f"the test part should hold {share:.0%} of the {n} rows ({share * n:g}), got {len(test)}")
+        for label in np.unique(labels):
+            in_class = np.flatnonzero(labels == label)
+            expected = len(test) * len(in_class) / n
+            held_out = np.isin(in_class, test)
+            if abs(held_out.sum() - expected) >= 1:
+                raise GradingError(
+                    f"class {label}: {held_out.sum()} of its {len(in_class)} rows are in the test part, expected about "
+                    f"{expected:.1f}: keep each class's share in both parts (stratify by the labels)")
+            k = int(held_out.sum())
+            if k >= 3 and (held_out[:k].all() or held_out[-k:].all()):
+                raise GradingError(f"class {label}: the test part is the first or last {k} of its rows: shuffle "
+                                   "(with the seed) before splitting, or an ordered file gives a biased split")
+        again = learner_fn(labels.copy(), share, 7)
+        if not np.array_equal(np.sort(_as_positions(again[1], "test_positions")), np.sort(test)):
+            raise GradingError("the same seed gave a different split: draw the random numbers from the seed, so "
+                               "that every run (and every reader) gets the same parts")
+    labels, share = _split_cases()[1]
+    splits = {tuple(np.sort(np.asarray(learner_fn(labels.copy(), share, seed)[1])).tolist()) for seed in (1, 2, 3)}
+    if len(splits) == 1:
+        raise GradingError("seeds 1, 2 and 3 gave the same split: use the seed argument to shuffle")
 
 
-@wrong_answer("mean_pool", hint="attention_mask")
-def cls_vector(last_hidden_state, attention_mask):
-    return np.asarray(last_hidden_state)[:, 0]
+@wrong_answer("stratified_split", hint="stratify")
+def split_ignoring_classes(labels, test_share, seed):
+    order = np.random.default_rng(seed).permutation(len(labels))
+    n_test = round(test_share * len(labels))
+    return order[n_test:], order[:n_test]
+
+
+@wrong_answer("stratified_split", hint="shuffle")
+def last_rows_of_each_class(labels, test_share, seed):
+    test = []
+    for label in np.unique(labels):
+        in_class = np.flatnonzero(labels == label)
+        test.extend(in_class[len(in_class) - round(test_share * len(in_class)):])
+    test = np.array(sorted(test))
+    return np.setdiff1d(np.arange(len(labels)), test), test
+
+
+@wrong_answer("stratified_split", hint="same seed")
+def split_without_the_seed(labels, test_share, seed):
+    from sklearn.model_selection import train_test_split
+
+    return tuple(train_test_split(np.arange(len(labels)), test_size=test_share, stratify=labels))
 
 
 # ---------------------------------------------------------------------------------------
