@@ -83,7 +83,7 @@ def _text_list(values, what: str, *, single: bool = True, blank: bool = True) ->
     index = list(values.index) if isinstance(values, pd.Series) else None
     values = list(values)
     if not values:
-        raise ValueError(f"{what} is empty: pass at least one text")
+        raise ValueError(f"{what} is empty: there is nothing to tokenize")
     for position, value in enumerate(values):
         where = f"{what}[{position}]" + (f" (index {index[position]!r})" if index is not None else "")
         if isinstance(value, str):

@@ -257,3 +257,17 @@ def test_nbval_ignores_stderr_logs_and_sanitized_values_but_fails_on_a_real_erro
     }, report[-3000:]
     assert "ZeroDivisionError" in report
     assert run.returncode == 1
+
+
+@pytest.mark.parametrize("path", sorted(notebooks.SOLUTIONS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_code_cell_follows_a_sentence_of_purpose(path):
+    """Learners read before they run: each code cell comes after a markdown cell, except a
+    graded function's check cell right after it."""
+    cells = nbformat.read(path, as_version=4).cells
+    bare = [
+        cell.source.splitlines()[0]
+        for before, cell in zip(cells, cells[1:])
+        if cell.cell_type == "code" and before.cell_type == "code"
+        and not (before.source.startswith("# GRADED FUNCTION:") and "check(" in cell.source)
+    ]
+    assert bare == []
