@@ -123,14 +123,14 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
         from bertlab.models import load_tf_model
 
         encoder = load_tf_model(model, task="base")
-    pooler = getattr(getattr(encoder, "bert", None), "pooler", None)
+    bert = getattr(encoder, "bert", None)  # the main layer of a transformers TFBertModel
+    pooler = getattr(bert, "pooler", None)
     if pooler is not None:  # unused by mean/[CLS] pooling: freeze it, so it gets no (missing) gradients
         pooler.trainable = pooling == "pooled"
-    embeddings = getattr(getattr(encoder, "bert", None), "embeddings", None)
     if freeze_embeddings:
-        if embeddings is None:
+        if getattr(bert, "embeddings", None) is None:
             raise ValueError("freeze_embeddings needs a transformers TFBertModel (with .bert.embeddings) as the encoder.")
-        embeddings.trainable = False
+        bert.embeddings.trainable = False
     inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
     outputs = encoder(**inputs)
     if pooling == "mean":

@@ -32,6 +32,7 @@ import numpy as np
 
 import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
+import tensorflow_text as text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 IGNORE_INDEX = -100  # label of positions the MLM loss ignores (the transformers convention)
@@ -250,16 +251,12 @@ def _stateless_shuffle(seed):
     return shuffle
 
 
-def _tf_text_chooser_base():
-    import tensorflow_text as text
+class StatelessMaskValuesChooser(text.MaskValuesChooser):
+    """TF Text's 80/10/10 chooser with stateless draws from ``seed`` (a shape-[2] integer tensor)."""
 
-    return text.MaskValuesChooser
-
-
-class StatelessMaskValuesChooser(_tf_text_chooser_base()):
-    """TF Text's 80/10/10 chooser with stateless draws from ``self.seed`` (set before use)."""
-
-    seed = None
+    def __init__(self, *args, seed, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seed = seed
 
     def get_mask_values(self, masked_lm_ids):
         ids = masked_lm_ids if masked_lm_ids.ragged_rank == 1 else masked_lm_ids.merge_dims(1, -1)
@@ -298,28 +295,25 @@ def mask_tokens(
     stateless random ops: the same seed gives the same masks wherever the call runs, which
     stateful ops inside a ``tf.data`` pipeline do not guarantee.
     """
-    import tensorflow_text as text
-
     if not isinstance(input_ids, tf.RaggedTensor):
         raise TypeError("input_ids must be a tf.RaggedTensor [batch, (tokens)] (padding is added after masking).")
     if not 0 <= selection_rate <= 1:
         raise ValueError(f"selection_rate must be between 0 and 1, got {selection_rate}.")
     if mask_token_rate < 0 or random_token_rate < 0 or mask_token_rate + random_token_rate > 1:
         raise ValueError("mask_token_rate and random_token_rate must be >= 0 and add up to at most 1.")
-    shuffle_fn, chooser_class, chooser_seed = None, text.MaskValuesChooser, None
-    if seed is not None:
+    rates = dict(mask_token_rate=mask_token_rate, random_token_rate=random_token_rate)
+    if seed is None:
+        shuffle_fn, chooser = None, text.MaskValuesChooser(vocab_size, mask_id, **rates)
+    else:
         shuffle_seed, chooser_seed = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
         shuffle_fn = _stateless_shuffle(shuffle_seed)
-        chooser_class = StatelessMaskValuesChooser
+        chooser = StatelessMaskValuesChooser(vocab_size, mask_id, seed=chooser_seed, **rates)
     selector = text.RandomItemSelector(
         max_selections_per_batch=max_selections,
         selection_rate=selection_rate,
         unselectable_ids=list(unselectable_ids),
         shuffle_fn=shuffle_fn,
     )
-    chooser = chooser_class(vocab_size, mask_id, mask_token_rate=mask_token_rate, random_token_rate=random_token_rate)
-    if chooser_seed is not None:
-        chooser.seed = chooser_seed
     masked_ids, positions, originals = text.mask_language_model(input_ids, selector, chooser)
     # Scatter the original ids back to their positions; IGNORE_INDEX everywhere else.
     starts = tf.cast(input_ids.row_starts(), positions.dtype)
