@@ -50,7 +50,7 @@ def train_member(args, spec, tokenizer, train, dev, seed: int, *, validate: bool
     import tensorflow as tf
 
     from bertlab import finetuning as ft
-    from bertlab.data import to_tf_dataset
+    from bertlab.preprocessing import to_tf_dataset
 
     bertlab.set_seed(seed)
     s1, s2, y = list(train.sentence1), list(train.sentence2), train.label.to_numpy()

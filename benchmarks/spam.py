@@ -28,7 +28,8 @@ def main(argv=None):
 
     from bertlab import finetuning as ft
     from bertlab import spam
-    from bertlab.data import load_sms_spam, split_sms_spam, to_tf_dataset
+    from bertlab.data import load_sms_spam, split_sms_spam
+    from bertlab.preprocessing import to_tf_dataset
     from bertlab.models import get_spec, load_tf_model, load_tokenizer
 
     bertlab.set_seed(args.seed)

@@ -2,7 +2,8 @@
 
 Data sets: GLUE MRPC (:func:`load_mrpc`), the UCI SMS Spam Collection (:func:`load_sms_spam`,
 :func:`split_sms_spam`) and a pretraining corpus, *Pride and Prejudice* (:func:`load_corpus`).
-:func:`to_tf_dataset` turns texts (and pairs) into batched, tokenized ``tf.data`` pipelines.
+This module reads files and nothing else: turning texts into model inputs (tokenizing,
+``tf.data`` pipelines) is :mod:`bertlab.preprocessing`'s job.
 
 Each file is looked for, in this order (see data/README.md):
 
@@ -20,7 +21,6 @@ warning: results are not comparable with published numbers).
 from __future__ import annotations
 
 import csv
-import math
 import os
 import re
 import warnings
@@ -37,7 +37,6 @@ MRPC_TEST_HEADER = ["index", "#1 ID", "#2 ID", "#1 String", "#2 String"]  # GLUE
 MRPC_COLUMNS = ["label", "id1", "id2", "sentence1", "sentence2"]
 MRPC_SPLITS = ("train", "validation", "test")
 SMS_LABELS = ("ham", "spam")
-BERT_MAX_POSITIONS = 512  # BERT's position embeddings: the longest sequence it can read
 CORPORA = {"pride_and_prejudice": "corpus/pride_and_prejudice.txt"}
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 
@@ -52,10 +51,6 @@ class DataUnavailableError(FileNotFoundError):
 
 class SampleDataWarning(UserWarning):
     """Results on the illustrative samples are not comparable with published numbers."""
-
-
-class TruncationWarning(UserWarning):
-    """Some texts were longer than ``max_length`` tokens and were truncated."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,120 +525,3 @@ def data_status(data_dir=None) -> list[DataStatus]:
             how = "downloads are off (BERTLAB_OFFLINE)" if not downloads.downloads_enabled() else "downloaded on first use"
             result.append(DataStatus(name, None, f"not found locally; {how} from {urls}"))
     return result
-
-
-# ---------------------------------------------------------------------------------------------
-# tf.data pipelines
-# ---------------------------------------------------------------------------------------------
-def to_tf_dataset(
-    texts,
-    texts_pair=None,
-    labels=None,
-    *,
-    tokenizer=None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    shuffle: bool = False,
-    seed: int = 0,
-    dynamic_padding: bool = True,
-    bucket: bool = False,
-):
-    """Tokenize texts (or text pairs) into a batched ``tf.data.Dataset``.
-
-    Elements are ``(features, labels)`` with ``features = {"input_ids", "attention_mask",
-    "token_type_ids"}`` (int32, the keyword inputs of transformers' TF BERT models), or just
-    ``features`` when ``labels`` is None. Texts longer than ``max_length`` tokens are truncated
-    (a :class:`TruncationWarning` says how many). ``dynamic_padding=True`` pads each batch to
-    its longest sequence (``padded_batch``); ``False`` pads every batch to ``max_length``, the
-    classic fixed padding. ``bucket=True`` groups similar lengths with tf.data's
-    ``bucket_by_sequence_length`` (less padding; batch order then depends on lengths).
-    ``shuffle`` shuffles the examples with ``seed`` before batching.
-    """
-    import bertlab  # noqa: F401  (Keras 2 before tensorflow)
-    import numpy as np
-    import tensorflow as tf
-
-    if tokenizer is None:
-        from bertlab.models import load_tokenizer
-
-        tokenizer = load_tokenizer()
-    from bertlab.preprocessing import check_texts  # (preprocessing imports this module)
-
-    first, second = check_texts(texts, texts_pair, names=("texts", "texts_pair"), single=False)
-    limit = getattr(tokenizer, "model_max_length", None)
-    if not limit or limit > 10**6:  # tokenizers built from a bare vocab.txt say "no limit"
-        limit = BERT_MAX_POSITIONS
-    if max_length > limit:
-        raise ValueError(f"max_length={max_length} is more than the model's maximum of {limit} tokens")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-
-    encoded = tokenizer(first, second, truncation=True, max_length=max_length, padding=False)
-    ids = encoded["input_ids"]
-    # Only texts that reached max_length may have been cut: re-tokenize those without truncation.
-    full = [i for i, row in enumerate(ids) if len(row) >= max_length]
-    truncated = 0
-    if full:
-        again = tokenizer(
-            [first[i] for i in full], [second[i] for i in full] if second else None, truncation=False
-        )["input_ids"]
-        truncated = sum(len(row) > max_length for row in again)
-    if truncated:
-        warnings.warn(
-            f"{truncated} of {len(first)} texts were longer than max_length={max_length} tokens and were truncated",
-            TruncationWarning,
-            stacklevel=2,
-        )
-    keys = ("input_ids", "attention_mask", "token_type_ids")
-    # Store the tokenized rows as one dense array padded to the longest row, plus each row's
-    # length; a map slices each example back to its own length before (re)padding per batch.
-    lengths = np.array([len(row) for row in ids], dtype=np.int32)
-    dense = {}
-    for key in keys:
-        rows = encoded[key] if key in encoded else [[0] * len(row) for row in ids]
-        array = np.zeros((len(rows), int(lengths.max())), dtype=np.int32)
-        for i, row in enumerate(rows):
-            array[i, : len(row)] = row
-        dense[key] = array
-    if labels is not None:
-        labels = list(labels)
-        if len(labels) != len(first):
-            raise ValueError(f"texts has {len(first)} entries but labels has {len(labels)}; they must match")
-        for position, value in enumerate(labels):
-            if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value)):
-                raise ValueError(f"labels: row {position} is missing ({value!r}); unlabelled data takes labels=None")
-        labels = np.asarray(labels)
-        if labels.dtype.kind in "iub":
-            labels = labels.astype(np.int32)
-        dataset = tf.data.Dataset.from_tensor_slices((dense, lengths, labels))
-    else:
-        dataset = tf.data.Dataset.from_tensor_slices((dense, lengths))
-    if shuffle:  # the whole set fits in the buffer: a full shuffle, a new order each epoch
-        dataset = dataset.shuffle(len(first), seed=seed, reshuffle_each_iteration=True)
-    if labels is not None:
-        dataset = dataset.map(lambda f, n, y: ({k: v[:n] for k, v in f.items()}, y))
-    else:
-        dataset = dataset.map(lambda f, n: {k: v[:n] for k, v in f.items()})
-    pad_id = int(getattr(tokenizer, "pad_token_id", 0) or 0)
-    width = None if dynamic_padding else max_length
-    feature_shapes = {k: [width] for k in keys}
-    feature_values = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
-    if labels is not None:
-        shapes = (feature_shapes, [])
-        values = (feature_values, tf.constant("" if labels.dtype.kind in "USO" else 0, dtype=dataset.element_spec[1].dtype))
-        length = lambda features, label: tf.shape(features["input_ids"])[0]  # noqa: E731
-    else:
-        shapes, values = feature_shapes, feature_values
-        length = lambda features: tf.shape(features["input_ids"])[0]  # noqa: E731
-    if bucket:
-        boundaries = [b for b in (16, 32, 48, 64, 96, 128, 192, 256, 384) if b < max_length] + [max_length + 1]
-        dataset = dataset.bucket_by_sequence_length(
-            length,
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padded_shapes=shapes,
-            padding_values=values,
-        )
-    else:
-        dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=values)
-    return dataset.prefetch(tf.data.AUTOTUNE)

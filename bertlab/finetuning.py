@@ -308,7 +308,7 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     """Fine-tune ``model`` with ``model.fit`` and keep the best weights.
 
     ``train_data`` and ``validation_data`` are batched ``tf.data`` datasets of (inputs, labels)
-    (see :func:`bertlab.data.to_tf_dataset`). Each epoch is validated; EarlyStopping stops after
+    (see :func:`bertlab.preprocessing.to_tf_dataset`). Each epoch is validated; EarlyStopping stops after
     ``patience`` epochs without improvement of ``monitor``; ModelCheckpoint writes the best weights
     to ``checkpoint_dir`` (a temporary folder if None), and they are loaded back at the end.
     ``verbose="compact"`` prints one line per epoch; 0, 1, 2 are Keras' own modes.

@@ -18,6 +18,7 @@ The lesson also shows that the three real ways to tokenize agree token for token
 (``tensorflow_text.BertTokenizer``) and :func:`tokenize_with_transformers`;
 :func:`compare_tokenizers` counts the examples on which they agree. :func:`token_lengths`,
 :func:`length_summary` and :func:`plot_token_lengths` give the figure of token lengths.
+:func:`to_tf_dataset` is the same job as a batched ``tf.data`` pipeline (lessons 05 and 06).
 """
 from __future__ import annotations
 
@@ -27,13 +28,15 @@ import warnings
 
 import numpy as np
 
-from bertlab.data import TruncationWarning
-
 HUB_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 TRANSFORMERS_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 # BERT has learned position embeddings for 512 positions: no input may be longer.
 MAX_POSITIONS = 512
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = 0, 100, 101, 102, 103
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than ``max_length`` tokens and were truncated."""
 
 __all__ = [
     "HUB_KEYS",
@@ -47,6 +50,7 @@ __all__ = [
     "get_inputs",
     "get_inputs_from_frame",
     "length_summary",
+    "to_tf_dataset",
     "plot_token_lengths",
     "token_lengths",
     "tokenize_with_hub",
@@ -230,6 +234,118 @@ def get_inputs_from_frame(frame, text_column: str, pair_column: str | None = Non
             raise KeyError(f"no column {column!r}; the frame has {list(frame.columns)}")
     pairs = frame[pair_column] if pair_column is not None else None
     return get_inputs(frame[text_column], pairs, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# tf.data pipelines
+# ---------------------------------------------------------------------------------------------
+def to_tf_dataset(
+    texts,
+    texts_pair=None,
+    labels=None,
+    *,
+    tokenizer=None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    shuffle: bool = False,
+    seed: int = 0,
+    dynamic_padding: bool = True,
+    bucket: bool = False,
+):
+    """Tokenize texts (or text pairs) into a batched ``tf.data.Dataset``.
+
+    Elements are ``(features, labels)`` with ``features = {"input_ids", "attention_mask",
+    "token_type_ids"}`` (int32, the keyword inputs of transformers' TF BERT models), or just
+    ``features`` when ``labels`` is None. Texts longer than ``max_length`` tokens are truncated
+    (a :class:`TruncationWarning` says how many). ``dynamic_padding=True`` pads each batch to
+    its longest sequence (``padded_batch``); ``False`` pads every batch to ``max_length``, the
+    classic fixed padding. ``bucket=True`` groups similar lengths with tf.data's
+    ``bucket_by_sequence_length`` (less padding; batch order then depends on lengths).
+    ``shuffle`` shuffles the examples with ``seed`` before batching.
+    """
+    import pandas as pd
+    import tensorflow as tf
+
+    if tokenizer is None:
+        tokenizer = _tokenizer(None)
+    first, second = check_texts(texts, texts_pair, names=("texts", "texts_pair"), single=False)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if not limit or limit > 10**6:  # tokenizers built from a bare vocab.txt say "no limit"
+        limit = MAX_POSITIONS
+    if max_length > limit:
+        raise ValueError(f"max_length={max_length} is more than the model's maximum of {limit} tokens")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+
+    encoded = tokenizer(first, second, truncation=True, max_length=max_length, padding=False)
+    ids = encoded["input_ids"]
+    # Only texts that reached max_length may have been cut: re-tokenize those without truncation.
+    full = [i for i, row in enumerate(ids) if len(row) >= max_length]
+    truncated = 0
+    if full:
+        again = tokenizer(
+            [first[i] for i in full], [second[i] for i in full] if second else None, truncation=False
+        )["input_ids"]
+        truncated = sum(len(row) > max_length for row in again)
+    if truncated:
+        warnings.warn(
+            f"{truncated} of {len(first)} texts were longer than max_length={max_length} tokens and were truncated",
+            TruncationWarning,
+            stacklevel=2,
+        )
+    keys = ("input_ids", "attention_mask", "token_type_ids")
+    # Store the tokenized rows as one dense array padded to the longest row, plus each row's
+    # length; a map slices each example back to its own length before (re)padding per batch.
+    lengths = np.array([len(row) for row in ids], dtype=np.int32)
+    dense = {}
+    for key in keys:
+        rows = encoded[key] if key in encoded else [[0] * len(row) for row in ids]
+        array = np.zeros((len(rows), int(lengths.max())), dtype=np.int32)
+        for i, row in enumerate(rows):
+            array[i, : len(row)] = row
+        dense[key] = array
+    if labels is not None:
+        labels = list(labels)
+        if len(labels) != len(first):
+            raise ValueError(f"texts has {len(first)} entries but labels has {len(labels)}; they must match")
+        for position, value in enumerate(labels):
+            if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+                raise ValueError(f"labels: row {position} is missing ({value!r}); unlabelled data takes labels=None")
+        labels = np.asarray(labels)
+        if labels.dtype.kind in "iub":
+            labels = labels.astype(np.int32)
+        dataset = tf.data.Dataset.from_tensor_slices((dense, lengths, labels))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((dense, lengths))
+    if shuffle:  # the whole set fits in the buffer: a full shuffle, a new order each epoch
+        dataset = dataset.shuffle(len(first), seed=seed, reshuffle_each_iteration=True)
+    if labels is not None:
+        dataset = dataset.map(lambda f, n, y: ({k: v[:n] for k, v in f.items()}, y))
+    else:
+        dataset = dataset.map(lambda f, n: {k: v[:n] for k, v in f.items()})
+    pad_id = int(getattr(tokenizer, "pad_token_id", 0) or 0)
+    width = None if dynamic_padding else max_length
+    feature_shapes = {k: [width] for k in keys}
+    feature_values = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
+    if labels is not None:
+        shapes = (feature_shapes, [])
+        values = (feature_values, tf.constant("" if labels.dtype.kind in "USO" else 0, dtype=dataset.element_spec[1].dtype))
+        length = lambda features, label: tf.shape(features["input_ids"])[0]  # noqa: E731
+    else:
+        shapes, values = feature_shapes, feature_values
+        length = lambda features: tf.shape(features["input_ids"])[0]  # noqa: E731
+    if bucket:
+        boundaries = [b for b in (16, 32, 48, 64, 96, 128, 192, 256, 384) if b < max_length] + [max_length + 1]
+        dataset = dataset.bucket_by_sequence_length(
+            length,
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padded_shapes=shapes,
+            padding_values=values,
+        )
+    else:
+        dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=values)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 # ---------------------------------------------------------------------------------------------

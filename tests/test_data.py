@@ -1,9 +1,6 @@
-"""Tests of bertlab.data: the loaders on the real data, strict parsing of bad files, to_tf_dataset."""
+"""Tests of bertlab.data: the loaders on the real data, strict parsing of bad files."""
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,13 +17,6 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("BERTLAB_DATA", raising=False)
     monkeypatch.delenv("BERTLAB_DATA_MIRROR", raising=False)
     monkeypatch.setenv("BERTLAB_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from bertlab.models import load_tokenizer
-
-    return load_tokenizer()
 
 
 def write(path, text, encoding="utf-8"):
@@ -253,113 +243,3 @@ def test_data_status_without_data_names_the_origins(monkeypatch):
     assert [row.location for row in status] == [None, None, None, None]
     assert "https://www.gutenberg.org/cache/epub/1342/pg1342.txt" in status[3].source
     assert "downloaded on first use" in status[2].source
-
-
-# --------------------------------------------------------------------------- to_tf_dataset
-def batches(dataset):
-    return [(({k: v.numpy() for k, v in f.items()}), y.numpy()) for f, y in dataset]
-
-
-def test_ids_for_a_known_sentence(tokenizer):
-    [(features, labels)] = batches(data.to_tf_dataset(["How are you?"], labels=[1], tokenizer=tokenizer))
-    assert features["input_ids"].tolist() == [[101, 2129, 2024, 2017, 1029, 102]]
-    assert features["attention_mask"].tolist() == [[1] * 6]
-    assert features["input_ids"].dtype == np.int32 and labels.tolist() == [1]
-
-
-def test_dynamic_padding_pads_each_batch_to_its_longest(tokenizer):
-    texts = ["How are you?", "Hi", "a b c d e f g h i j", "ok"]
-    result = batches(data.to_tf_dataset(texts, labels=[0, 1, 0, 1], tokenizer=tokenizer, batch_size=2))
-    assert [f["input_ids"].shape for f, _ in result] == [(2, 6), (2, 12)]
-    assert result[0][0]["input_ids"][1].tolist() == [101, 7632, 102, 0, 0, 0]
-    assert result[0][0]["attention_mask"][1].tolist() == [1, 1, 1, 0, 0, 0]
-
-
-def test_fixed_padding_pads_every_batch_to_max_length(tokenizer):
-    result = batches(data.to_tf_dataset(["How are you?", "Hi"], labels=[0, 1], tokenizer=tokenizer, dynamic_padding=False))
-    assert result[0][0]["input_ids"].shape == (2, 128)
-    assert result[0][0]["attention_mask"].sum(axis=1).tolist() == [6, 3]
-
-
-def test_pairs_mark_the_second_segment_with_token_type_one(tokenizer):
-    [features] = [f for f in data.to_tf_dataset(["How are you?"], ["Fine thanks"], tokenizer=tokenizer)]
-    assert features["input_ids"].numpy().tolist() == [[101, 2129, 2024, 2017, 1029, 102, 2986, 4283, 102]]
-    assert features["token_type_ids"].numpy().tolist() == [[0, 0, 0, 0, 0, 0, 1, 1, 1]]
-
-
-def test_long_texts_are_truncated_and_counted(tokenizer):
-    with pytest.warns(data.TruncationWarning, match="2 of 3 texts were longer than max_length=16"):
-        dataset = data.to_tf_dataset(["word " * 40, "short", "a " * 15], tokenizer=tokenizer, max_length=16)
-    [features] = list(dataset)
-    assert features["input_ids"].shape == (3, 16)
-    assert features["input_ids"].numpy()[0, -1] == 102
-
-
-def test_text_of_exactly_max_length_is_not_reported_as_truncated(tokenizer):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", data.TruncationWarning)
-        [features] = list(data.to_tf_dataset(["a " * 14], tokenizer=tokenizer, max_length=16))
-    assert features["input_ids"].shape == (1, 16)
-
-
-def test_empty_and_non_ascii_texts_are_encoded(tokenizer):
-    [features] = list(data.to_tf_dataset(["", "café 😀"], tokenizer=tokenizer))
-    ids = features["input_ids"].numpy().tolist()
-    assert ids[0] == [101, 102, 0, 0]
-    assert ids[1] == [101, tokenizer.convert_tokens_to_ids("cafe"), 100, 102]  # accent stripped, emoji [UNK]
-
-
-def test_max_length_beyond_bert_positions_is_rejected(tokenizer):
-    with pytest.raises(ValueError, match="more than the model's maximum of 512"):
-        data.to_tf_dataset(["a"], tokenizer=tokenizer, max_length=1024)
-
-
-def test_missing_text_error_names_the_row(tokenizer):
-    with pytest.raises(TypeError, match=r"texts\[2\] is missing"):
-        data.to_tf_dataset(["a", "b", None], tokenizer=tokenizer)
-    series = pd.Series(["a", np.nan], index=[10, 11])
-    with pytest.raises(TypeError, match=r"texts_pair\[1\] \(index 11\) is missing"):
-        data.to_tf_dataset(["x", "y"], series, tokenizer=tokenizer)
-
-
-def test_mismatched_lengths_are_rejected(tokenizer):
-    with pytest.raises(ValueError, match="texts has 2 entries but texts_pair has 1"):
-        data.to_tf_dataset(["a", "b"], ["c"], tokenizer=tokenizer)
-    with pytest.raises(ValueError, match="texts has 2 entries but labels has 3"):
-        data.to_tf_dataset(["a", "b"], labels=[0, 1, 1], tokenizer=tokenizer)
-    with pytest.raises(ValueError, match=r"labels: row 1 is missing"):
-        data.to_tf_dataset(["a", "b"], labels=pd.array([1, None], dtype="Int64"), tokenizer=tokenizer)
-    with pytest.raises(ValueError, match=r"labels: row 0 is missing"):
-        data.to_tf_dataset(["a", "b"], labels=np.array([np.nan, 1.0], dtype=np.float32), tokenizer=tokenizer)
-    with pytest.raises(TypeError, match="not a single string"):
-        data.to_tf_dataset("a sentence", tokenizer=tokenizer)
-
-
-def test_shuffle_is_repeatable_for_a_seed(tokenizer):
-    texts = [f"sentence number {i}" for i in range(20)]
-    order = lambda seed: [y for _, ys in batches(data.to_tf_dataset(texts, labels=list(range(20)), tokenizer=tokenizer, shuffle=True, seed=seed)) for y in ys]  # noqa: E731
-    assert order(3) == order(3)
-    assert sorted(order(3)) == list(range(20)) and order(3) != list(range(20)) and order(3) != order(4)
-
-
-def test_bucketing_keeps_every_example_and_pads_less(shared_data_dir, tokenizer):
-    dev = data.load_mrpc("validation", data_dir=shared_data_dir)
-    plain = batches(data.to_tf_dataset(dev["sentence1"], dev["sentence2"], dev["label"], tokenizer=tokenizer))
-    bucketed = batches(data.to_tf_dataset(dev["sentence1"], dev["sentence2"], dev["label"], tokenizer=tokenizer, bucket=True))
-    assert sum(len(y) for _, y in bucketed) == 408 and sum(int(y.sum()) for _, y in bucketed) == 279
-    padded = lambda result: sum(f["input_ids"].size for f, _ in result)  # noqa: E731
-    real = sum(int(f["attention_mask"].sum()) for f, _ in plain)
-    assert real == sum(int(f["attention_mask"].sum()) for f, _ in bucketed)
-    assert padded(bucketed) < padded(plain)
-    assert all(f["attention_mask"].sum(axis=1).max() == f["input_ids"].shape[1] for f, _ in bucketed)
-
-
-@pytest.mark.slow
-def test_features_are_keyword_inputs_of_a_transformers_tf_bert(tokenizer):
-    from transformers import BertConfig, TFBertForSequenceClassification
-
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, num_labels=2)
-    model = TFBertForSequenceClassification(config)
-    features, labels = next(iter(data.to_tf_dataset(["How are you?", "Hi"], ["Fine", "Hello"], [1, 0], tokenizer=tokenizer)))
-    assert model(**features).logits.shape == (2, 2)
