@@ -22,9 +22,11 @@ import functools
 
 import numpy as np
 
-from bertlab.preprocessing import TRANSFORMERS_KEYS, _tokenizer, check_texts, get_inputs
+from bertlab.preprocessing import _tokenizer, check_texts, encode_texts
 
 OUTPUT_KEYS = ("sequence_output", "pooled_output", "default", "encoder_outputs")
+HUB_SEQ_LENGTH = 128  # what hub.KerasLayer(preprocess handle) pads and cuts to
+MAX_LENGTH = 128  # the length the transformers helpers below cut to
 
 __all__ = [
     "OUTPUT_KEYS",
@@ -73,11 +75,16 @@ def load_encoder(model: str | None = None):
 
 
 def run_encoder(texts, *, model: str | None = None) -> dict:
-    """Preprocess ``texts`` and run the encoder: the output dict as NumPy arrays (a list for ``encoder_outputs``)."""
+    """Preprocess ``texts`` and run the encoder: the output dict as NumPy arrays (a list for ``encoder_outputs``).
+
+    The preprocessing layer cuts inputs to 128 tokens; a :class:`~bertlab.preprocessing.TruncationWarning`
+    says how many were longer.
+    """
     import tensorflow as tf
 
-    first, _ = check_texts(texts)
-    outputs = load_encoder(model)(load_preprocessor(model)(tf.constant(first)))
+    encoding = encode_texts(texts, model=model, max_length=HUB_SEQ_LENGTH)
+    encoding.truncation.warn(stacklevel=2)
+    outputs = load_encoder(model)(load_preprocessor(model)(tf.constant(encoding.texts)))
     return {
         key: [t.numpy() for t in value] if isinstance(value, (list, tuple)) else value.numpy()
         for key, value in outputs.items()
@@ -137,27 +144,32 @@ def load_model(model: str | None = None):
     return load_tf_model(model)
 
 
-_tf_model = load_model
-
-
-def _transformers_inputs(texts, model, max_length=128, padding="longest"):
-    inputs = get_inputs(texts, max_length=max_length, padding=padding, names="transformers", model=model)
-    return {key: inputs[key] for key in TRANSFORMERS_KEYS}
-
-
-def sentence_embeddings(texts, *, model: str | None = None, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
-    """Masked mean of the last layer's token vectors, one row per text (unit length when ``normalize``)."""
-    first, _ = check_texts(texts)
-    tf_model = _tf_model(model)
+def _embed(encoding, model, batch_size: int, normalize: bool) -> np.ndarray:
+    tf_model = load_model(model)
     rows = []
-    for start in range(0, len(first), batch_size):
-        inputs = _transformers_inputs(first[start : start + batch_size], model)
+    for start in range(0, len(encoding), batch_size):
+        inputs = encoding.padded(range(start, min(start + batch_size, len(encoding))))
         hidden = tf_model(inputs).last_hidden_state.numpy()
         rows.append(masked_mean_pool(hidden, inputs["attention_mask"]))
     vectors = np.concatenate(rows)
     if normalize:
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors.astype(np.float32)
+
+
+def _encoded(texts, model, names=("texts", "text_pair"), stacklevel: int = 3):
+    encoding = encode_texts(texts, model=model, max_length=MAX_LENGTH, names=names)
+    encoding.truncation.warn(stacklevel=stacklevel)
+    return encoding
+
+
+def sentence_embeddings(texts, *, model: str | None = None, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+    """Masked mean of the last layer's token vectors, one row per text (unit length when ``normalize``).
+
+    ``texts``: a string or a list of strings; each is cut to 128 tokens (with a
+    :class:`~bertlab.preprocessing.TruncationWarning`). Returns float32 (len(texts), hidden).
+    """
+    return _embed(_encoded(texts, model), model, batch_size, normalize)
 
 
 def semantic_search(queries, corpus, corpus_embeddings=None, *, top_k: int = 3, model: str | None = None):
@@ -168,13 +180,17 @@ def semantic_search(queries, corpus, corpus_embeddings=None, *, top_k: int = 3, 
     """
     import pandas as pd
 
-    queries, _ = check_texts(queries)
-    corpus, _ = check_texts(corpus)
+    queries = _encoded(queries, model, names=("queries", ""))
     if corpus_embeddings is None:
-        corpus_embeddings = sentence_embeddings(corpus, model=model)
+        corpus = _encoded(corpus, model, names=("corpus", ""))
+        corpus_embeddings = _embed(corpus, model, 64, True)
+        corpus = corpus.texts
+    else:
+        corpus, _ = check_texts(corpus, names=("corpus", ""))
     if len(corpus_embeddings) != len(corpus):
         raise ValueError(f"{len(corpus_embeddings)} embeddings for {len(corpus)} corpus sentences")
-    scores = cosine_similarity_matrix(sentence_embeddings(queries, model=model), corpus_embeddings)
+    scores = cosine_similarity_matrix(_embed(queries, model, 64, True), corpus_embeddings)
+    queries = queries.texts
     top_k = min(top_k, len(corpus))
     rows = []
     for q, query in enumerate(queries):
@@ -202,10 +218,13 @@ def word_layer_vectors(sentence: str, word: str, *, model: str | None = None) ->
     Row 0 is the embedding layer's output (word-piece + position + segment embeddings,
     normalized), row i the output of layer i. A word split into several pieces is their mean.
     """
-    tokenizer = _tokenizer(model)
-    inputs = _transformers_inputs([sentence], model)
-    positions = _word_positions(tokenizer, inputs["input_ids"][0].tolist(), word)
-    hidden = _tf_model(model)(inputs, output_hidden_states=True).hidden_states
+    return _word_vectors(_encoded([sentence], model, names=("sentence", "")), 0, word, model)
+
+
+def _word_vectors(encoding, row: int, word: str, model) -> np.ndarray:
+    inputs = encoding.padded([row])
+    positions = _word_positions(_tokenizer(model), inputs["input_ids"][0].tolist(), word)
+    hidden = load_model(model)(inputs, output_hidden_states=True).hidden_states
     return np.stack([h.numpy()[0, positions].mean(axis=0) for h in hidden])
 
 
@@ -213,7 +232,7 @@ def static_word_vector(word: str, *, model: str | None = None) -> np.ndarray:
     """The input embedding of ``word`` (mean of its word pieces' rows): the same in every sentence."""
     tokenizer = _tokenizer(model)
     pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
-    table = _tf_model(model).bert.embeddings.weight.numpy()
+    table = load_model(model).bert.embeddings.weight.numpy()
     return table[pieces].mean(axis=0)
 
 
@@ -235,8 +254,11 @@ def sense_similarity_by_layer(word: str, sentences_a, sentences_b, *, model: str
 
     import pandas as pd
 
-    a = [word_layer_vectors(s, word, model=model) for s in check_texts(sentences_a)[0]]
-    b = [word_layer_vectors(s, word, model=model) for s in check_texts(sentences_b)[0]]
+    a, b = (
+        [_word_vectors(encoding, i, word, model) for i in range(len(encoding))]
+        for encoding in (_encoded(sentences_a, model, names=("sentences_a", "")),
+                         _encoded(sentences_b, model, names=("sentences_b", "")))
+    )
     if len(a) < 2 or len(b) < 2:
         raise ValueError("give at least two sentences for each meaning")
 
@@ -259,8 +281,8 @@ def attention_weights(sentence: str, *, model: str | None = None) -> tuple[list[
     Entry ``[l, h, i, j]`` is how much token ``i`` attends to token ``j`` in head ``h`` of
     layer ``l``; each row sums to 1 (softmax over ``j``).
     """
-    inputs = _transformers_inputs([sentence], model)
-    outputs = _tf_model(model)(inputs, output_attentions=True)
+    inputs = _encoded([sentence], model, names=("sentence", "")).padded()
+    outputs = load_model(model)(inputs, output_attentions=True)
     weights = np.stack([a.numpy()[0] for a in outputs.attentions])
     tokens = _tokenizer(model).convert_ids_to_tokens(inputs["input_ids"][0].tolist())
     return tokens, weights

@@ -30,9 +30,9 @@ import numpy as np
 import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from bertlab.preprocessing import check_texts
+from bertlab.preprocessing import TRANSFORMERS_KEYS, encode_texts, max_positions
 
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+INPUT_NAMES = TRANSFORMERS_KEYS  # the functional classifier's inputs, in the order a list call means
 POOLINGS = ("mean", "pooled", "cls")
 
 
@@ -395,27 +395,44 @@ def logits_of(model, inputs, training: bool = False):
 def predict(model, texts, pairs=None, *, tokenizer=None, batch_size: int = 32, max_length: int = 128) -> Predictions:
     """Class ids and probabilities for ``texts`` (or pairs ``texts[i]``, ``pairs[i]``).
 
-    A single string (or a single pair of strings) is treated as a list of one.
+    A single string (or a single pair of strings) is treated as a list of one. Inputs longer
+    than ``max_length`` tokens are cut (for a TF Hub model that takes strings: its own
+    ``seq_length``) and a :class:`~bertlab.preprocessing.TruncationWarning` says how many.
+    Errors: ``ValueError`` for ``max_length`` beyond the model's position embeddings (checked
+    before anything runs) and for a text with no word pieces (nothing to classify).
     """
-    texts, pairs = check_texts(texts, pairs, blank=False)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    if not takes_strings(model) and tokenizer is None:
+    strings = takes_strings(model)
+    if tokenizer is None:
         from bertlab.models import load_tokenizer
 
         tokenizer = load_tokenizer()
+    # A model that takes strings tokenizes inside; we still count its tokens, to report what it cuts.
+    length = _packed_seq_length(model) if strings else max_length
+    encoding = encode_texts(texts, pairs, tokenizer=tokenizer, max_length=length, blank=False,
+                            limit=max_positions(model, tokenizer))
+    encoding.truncation.warn(stacklevel=2)
     chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = texts[start:start + batch_size]
-        batch_pairs = pairs[start:start + batch_size] if pairs is not None else None
-        if takes_strings(model):
-            inputs = tf.constant(batch) if batch_pairs is None else [tf.constant(batch), tf.constant(batch_pairs)]
+    for start in range(0, len(encoding), batch_size):
+        rows = range(start, min(start + batch_size, len(encoding)))
+        if strings:
+            segments = [encoding.texts] + ([encoding.text_pair] if encoding.text_pair is not None else [])
+            batch = [tf.constant([segment[i] for i in rows]) for segment in segments]
+            inputs = batch[0] if len(batch) == 1 else batch
         else:
-            encoded = tokenizer(batch, batch_pairs, truncation=True, max_length=max_length, padding=True, return_tensors="np")
-            inputs = {name: tf.constant(encoded[name], tf.int32) for name in INPUT_NAMES if name in encoded}
+            inputs = {name: tf.constant(array) for name, array in encoding.padded(rows).items()}
         chunks.append(tf.nn.softmax(tf.cast(logits_of(model, inputs), tf.float32), axis=-1).numpy())
     probabilities = np.concatenate(chunks)
     return Predictions(labels=probabilities.argmax(axis=-1), probabilities=probabilities)
+
+
+def _packed_seq_length(model) -> int:
+    """The ``seq_length`` that :func:`build_hub_classifier`'s packing layer cuts to (128 if not found)."""
+    try:
+        return int(model.get_layer("pack").arguments["seq_length"])
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return 128
 
 
 def steps_for(num_examples: int, batch_size: int) -> int:

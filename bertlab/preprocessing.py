@@ -45,11 +45,18 @@ __all__ = [
     "TRANSFORMERS_KEYS",
     "BertInputs",
     "TruncationWarning",
+    "TRUNCATION",
+    "Encoding",
+    "TruncationReport",
+    "check_max_length",
     "check_texts",
+    "encode",
+    "encode_texts",
     "compare_tokenizers",
     "get_inputs",
     "get_inputs_from_frame",
     "length_summary",
+    "max_positions",
     "to_tf_dataset",
     "plot_token_lengths",
     "token_lengths",
@@ -123,16 +130,42 @@ def check_texts(texts, pairs=None, *, names: tuple[str, str] = ("texts", "pairs"
     return first, second
 
 
-def _check_max_length(max_length: int, pairs: bool) -> int:
+TRUNCATION = "longest_first"
+"""The one truncation policy of the package: tokens come off the longer segment until the input
+fits (a single text simply loses its end), as in transformers and the BERT reference code."""
+
+
+def check_max_length(max_length: int, *, pairs: bool = False, limit: int = MAX_POSITIONS) -> int:
+    """``max_length`` as an int, or a clear error: at least room for the special tokens, at most
+    ``limit`` (the model's position embeddings, :data:`MAX_POSITIONS` for BERT).
+
+    Raises ``TypeError`` for a non-integer and ``ValueError`` outside ``[2 or 3, limit]``; every
+    entry point of the package that takes a length checks it here, up front.
+    """
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
         raise TypeError(f"max_length must be an int, not {type(max_length).__name__}")
     smallest = 3 if pairs else 2  # room for [CLS] and the [SEP](s)
-    if not smallest <= max_length <= MAX_POSITIONS:
+    if not smallest <= max_length <= limit:
         raise ValueError(
             f"max_length must be between {smallest} ([CLS] and [SEP]{' twice' if pairs else ''}) and "
-            f"{MAX_POSITIONS} (BERT has position embeddings for {MAX_POSITIONS} tokens only), got {max_length}"
+            f"{limit} (the model has position embeddings for {limit} tokens only), got {max_length}"
         )
     return int(max_length)
+
+
+def max_positions(model=None, tokenizer=None) -> int:
+    """The most tokens a model can read: ``config.max_position_embeddings`` of ``model`` (a
+    transformers model, :func:`~bertlab.finetuning.build_functional_classifier`'s model through its
+    ``.encoder``, or anything with a BERT ``config``), else the ``model_max_length`` that
+    ``tokenizer`` states, else :data:`MAX_POSITIONS` (BERT's 512)."""
+    for candidate in (model, getattr(model, "encoder", None)):
+        limit = getattr(getattr(candidate, "config", None), "max_position_embeddings", None)
+        if isinstance(limit, int) and limit > 0:
+            return limit
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit <= 10**6:  # a tokenizer without a stated limit says 10**30
+        return limit
+    return MAX_POSITIONS
 
 
 @functools.lru_cache(maxsize=4)
@@ -143,41 +176,158 @@ def _tokenizer(model: str | None):
 
 
 # ---------------------------------------------------------------------------------------------
-# The helper: texts -> BERT inputs
+# The encode core: every text -> ids path of the package goes through encode()
 # ---------------------------------------------------------------------------------------------
-class BertInputs(dict):
-    """A dict of ``int32`` arrays (the model's inputs) that also knows what was truncated.
+class TruncationReport:
+    """What truncation did to a batch: each example's token count with special tokens *before*
+    truncation (``lengths``, int64), the ``max_length`` it was cut to, and the one message."""
 
-    ``lengths`` holds each example's token count with special tokens *before* truncation and
-    ``truncated`` whether it was cut to ``max_length``.
-    """
-
-    def __init__(self, arrays: dict, lengths: np.ndarray, max_length: int):
-        super().__init__(arrays)
-        self.lengths = lengths
+    def __init__(self, lengths: np.ndarray, max_length: int | None):
+        self.lengths = np.asarray(lengths, dtype=np.int64)
         self.max_length = max_length
-        self.truncated = lengths > max_length
+        self.truncated = self.lengths > max_length if max_length is not None else np.zeros(len(self.lengths), bool)
 
     @property
     def n_truncated(self) -> int:
         return int(self.truncated.sum())
 
-    def report(self) -> str:
-        """One line: how many examples were truncated to ``max_length``."""
+    def message(self) -> str:
         n = len(self.lengths)
         return (
             f"{self.n_truncated} of {n} examples ({self.n_truncated / n:.1%}) were longer than "
             f"max_length={self.max_length} tokens and were truncated (longest {int(self.lengths.max())} tokens)"
         )
 
+    def warn(self, stacklevel: int = 2) -> None:
+        """A :class:`TruncationWarning` with :meth:`message` when anything was cut (stacklevel as in ``warnings.warn``)."""
+        if self.n_truncated:
+            warnings.warn(self.message(), TruncationWarning, stacklevel=stacklevel + 1)
+
+
+class Encoding:
+    """Texts (or pairs) as unpadded token ids: ``input_ids`` and ``token_type_ids`` (lists of
+    lists of int, ``[CLS] a [SEP] (b [SEP])``), ``truncation`` (a :class:`TruncationReport`),
+    ``pad_id`` and the checked ``texts``/``text_pair``. :meth:`padded` gives the model's ``int32`` arrays."""
+
+    def __init__(self, input_ids: list, token_type_ids: list, truncation: TruncationReport, pad_id: int,
+                 texts: list[str], text_pair: list[str] | None):
+        self.input_ids, self.token_type_ids = input_ids, token_type_ids
+        self.truncation, self.pad_id = truncation, pad_id
+        self.texts, self.text_pair = texts, text_pair  # the checked texts, for routes that take strings
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def padded(self, rows=None, width: int | None = None) -> dict:
+        """``{input_ids, attention_mask, token_type_ids}``: ``int32`` arrays (batch, width) of ``rows``
+        (indices; default all), padded to ``width`` (default: the longest of those rows)."""
+        rows = range(len(self)) if rows is None else rows
+        ids = [self.input_ids[i] for i in rows]
+        width = max(len(row) for row in ids) if width is None else width
+        word_ids = np.full((len(ids), width), self.pad_id, np.int32)
+        mask, type_ids = np.zeros((len(ids), width), np.int32), np.zeros((len(ids), width), np.int32)
+        for k, i in enumerate(rows):
+            n = len(self.input_ids[i])
+            word_ids[k, :n], mask[k, :n], type_ids[k, :n] = self.input_ids[i], 1, self.token_type_ids[i]
+        return dict(zip(TRANSFORMERS_KEYS, (word_ids, mask, type_ids)))
+
+
+def encode(first: list[str], second: list[str] | None, *, tokenizer, max_length: int | None,
+           blank: bool = True, names: tuple[str, str] = ("texts", "pairs")) -> Encoding:
+    """The one tokenizing core: already-checked texts (see :func:`check_texts`) -> :class:`Encoding`.
+
+    ``max_length=None`` keeps every token (for counting); otherwise inputs are cut to
+    ``max_length`` by :data:`TRUNCATION`, and ``truncation.lengths`` still counts the tokens
+    before the cut. ``blank=False`` raises ``ValueError`` naming the first text (or segment) with
+    no word pieces at all: ``""``, whitespace, or characters the tokenizer drops (``"\\u200b"``).
+    Public functions validate their input once, call this once, and warn with
+    ``encoding.truncation.warn()``.
+    """
+    cut = max_length is not None
+    encoded = tokenizer(first, second, truncation=TRUNCATION if cut else False, max_length=max_length,
+                        padding=False, return_token_type_ids=True, return_attention_mask=False, verbose=False)
+    ids, types = encoded["input_ids"], encoded["token_type_ids"]
+    lengths = np.array([len(row) for row in ids], dtype=np.int64)
+    full_types = list(types)
+    # Only rows that reached max_length may have been cut: tokenize those again, whole.
+    full = np.flatnonzero(lengths >= max_length) if cut else []
+    if len(full):
+        again = tokenizer([first[i] for i in full], [second[i] for i in full] if second is not None else None,
+                          truncation=False, padding=False, return_token_type_ids=True, return_attention_mask=False,
+                          verbose=False)
+        for i, row in zip(full, again["token_type_ids"]):
+            lengths[i], full_types[i] = len(row), row
+    if not blank:
+        _refuse_no_word_pieces(full_types, second is not None, first, second, names)
+    pad_id = getattr(tokenizer, "pad_token_id", None)
+    return Encoding(list(ids), list(types), TruncationReport(lengths, max_length), PAD_ID if pad_id is None else pad_id,
+                    first, second)
+
+
+def _refuse_no_word_pieces(full_types, pairs: bool, first, second, names) -> None:
+    """ValueError for the first text or segment without word pieces (type ids: 0 on [CLS] a [SEP], 1 on b [SEP])."""
+    for i, row in enumerate(full_types):
+        in_first = sum(1 for t in row if t == 0) - 2  # less [CLS] and its [SEP]
+        in_second = sum(1 for t in row if t == 1) - 1 if pairs else 1
+        for pieces, name, text in ((in_first, names[0], first[i]), (in_second, names[1], second[i] if pairs else "")):
+            if pieces <= 0:
+                raise ValueError(
+                    f"{name}[{i}] ({text[:40]!r}) has no word pieces after tokenization: there is nothing to classify"
+                )
+
+
+def encode_texts(texts, pairs=None, *, tokenizer=None, model: str | None = None, max_length: int | None = 128,
+                 limit: int = MAX_POSITIONS, blank: bool = True, single: bool = True,
+                 names: tuple[str, str] = ("texts", "pairs")) -> Encoding:
+    """:func:`check_texts`, :func:`check_max_length`, then :func:`encode`: the entry every public
+    function that takes texts uses (once per call). Does not warn: the caller does, with the
+    stacklevel that points at its own caller."""
+    first, second = check_texts(texts, pairs, names=names, single=single)
+    if max_length is not None:
+        max_length = check_max_length(max_length, pairs=second is not None, limit=limit)
+    return encode(first, second, tokenizer=tokenizer or _tokenizer(model), max_length=max_length, blank=blank,
+                  names=names)
+
+
+# ---------------------------------------------------------------------------------------------
+# The helper: texts -> BERT inputs
+# ---------------------------------------------------------------------------------------------
+class BertInputs(dict):
+    """A dict of ``int32`` arrays (the model's inputs) that also carries the truncation report.
+
+    It goes straight into ``model(...)``, ``model.predict``, ``model.fit`` and
+    ``tf.data.Dataset.from_tensor_slices``: TensorFlow rebuilds dicts by calling their class with
+    the (key, value) pairs, as it does ``dict``. ``lengths`` holds each example's token count with
+    special tokens *before* truncation, ``truncated`` whether it was cut to ``max_length``; a copy
+    that TensorFlow rebuilt carries no report (``truncation`` is None).
+    """
+
+    truncation: TruncationReport | None = None
+
+    @classmethod
+    def with_report(cls, arrays: dict, truncation: TruncationReport) -> "BertInputs":
+        inputs = cls(arrays)
+        inputs.truncation = truncation
+        return inputs
+
+    def _report(self) -> TruncationReport:
+        if self.truncation is None:
+            raise AttributeError("this copy of the inputs was rebuilt (e.g. by TensorFlow) and has no truncation report")
+        return self.truncation
+
+    lengths = property(lambda self: self._report().lengths)
+    max_length = property(lambda self: self._report().max_length)
+    truncated = property(lambda self: self._report().truncated)
+    n_truncated = property(lambda self: self._report().n_truncated)
+
+    def report(self) -> str:
+        """One line: how many examples were truncated to ``max_length``."""
+        return self._report().message()
+
 
 def token_lengths(texts, pairs=None, *, tokenizer=None, model: str | None = None) -> np.ndarray:
-    """Number of tokens of each text (or pair) with ``[CLS]``/``[SEP]``, before any truncation."""
-    first, second = check_texts(texts, pairs)
-    tokenizer = tokenizer or _tokenizer(model)
-    # verbose=False: no warning for texts longer than the model's limit; we only count them.
-    ids = tokenizer(first, second, truncation=False, padding=False, verbose=False)["input_ids"]
-    return np.array([len(row) for row in ids], dtype=np.int64)
+    """Number of tokens of each text (or pair) with ``[CLS]``/``[SEP]``, before any truncation (int64)."""
+    return encode_texts(texts, pairs, tokenizer=tokenizer, model=model, max_length=None).truncation.lengths
 
 
 def get_inputs(
@@ -196,34 +346,25 @@ def get_inputs(
     ``texts``/``pairs``: a string or a list / Series / array of strings (``pairs`` = the second
     segments, same length). ``padding="max_length"`` pads every row to ``max_length``;
     ``padding="longest"`` pads to the longest row of this batch (dynamic padding: less work).
-    Longer inputs are truncated to ``max_length`` tokens (at most 512): a single text loses its
-    end; a pair is cut longest-first (tokens come off the longer segment until both fit).
-    Truncation is reported: a :class:`TruncationWarning` (``warn=False`` silences it) and the
-    result's ``truncated``/``lengths``/``report()``. ``names="hub"`` gives the TF Hub keys
-    (``input_word_ids``, ``input_mask``, ``input_type_ids``), ``names="transformers"`` the
-    transformers keys (``input_ids``, ``attention_mask``, ``token_type_ids``).
+    Longer inputs are truncated to ``max_length`` tokens (at most 512) by :data:`TRUNCATION`: a
+    single text loses its end; a pair is cut longest-first (tokens come off the longer segment
+    until both fit). Truncation is reported: a :class:`TruncationWarning` (``warn=False`` leaves
+    only the report) and the result's ``truncated``/``lengths``/``report()``. ``names="hub"``
+    gives the TF Hub keys (:data:`HUB_KEYS`), ``names="transformers"`` the transformers keys
+    (:data:`TRANSFORMERS_KEYS`). Errors: see :func:`check_texts` and :func:`check_max_length`.
     """
     if padding not in ("max_length", "longest"):
         raise ValueError(f"padding must be 'max_length' (fixed) or 'longest' (dynamic), not {padding!r}")
     if names not in ("hub", "transformers"):
         raise ValueError(f"names must be 'hub' or 'transformers', not {names!r}")
-    first, second = check_texts(texts, pairs)
-    max_length = _check_max_length(max_length, second is not None)
-    tokenizer = tokenizer or _tokenizer(model)
-    lengths = token_lengths(first, second, tokenizer=tokenizer)
-    encoded = tokenizer(
-        first,
-        second,
-        truncation="longest_first" if second is not None else True,
-        max_length=max_length,
-        padding=padding,
-        return_tensors="np",
-    )
+    encoding = encode_texts(texts, pairs, tokenizer=tokenizer, model=model, max_length=max_length)
+    arrays = encoding.padded(width=max_length if padding == "max_length" else None)
     keys = HUB_KEYS if names == "hub" else TRANSFORMERS_KEYS
-    arrays = {key: encoded[source].astype(np.int32) for key, source in zip(keys, TRANSFORMERS_KEYS)}
-    result = BertInputs(arrays, lengths, max_length)
-    if warn and result.n_truncated:
-        warnings.warn(result.report(), TruncationWarning, stacklevel=2)
+    result = BertInputs.with_report(
+        {key: arrays[source] for key, source in zip(keys, TRANSFORMERS_KEYS)}, encoding.truncation
+    )
+    if warn:
+        encoding.truncation.warn(stacklevel=2)
     return result
 
 
@@ -257,60 +398,33 @@ def to_tf_dataset(
     Elements are ``(features, labels)`` with ``features = {"input_ids", "attention_mask",
     "token_type_ids"}`` (int32, the keyword inputs of transformers' TF BERT models), or just
     ``features`` when ``labels`` is None. Texts longer than ``max_length`` tokens are truncated
-    (a :class:`TruncationWarning` says how many). ``dynamic_padding=True`` pads each batch to
-    its longest sequence (``padded_batch``); ``False`` pads every batch to ``max_length``, the
-    classic fixed padding. ``bucket=True`` groups similar lengths with tf.data's
+    as in :func:`get_inputs` (a :class:`TruncationWarning` says how many). ``dynamic_padding=True``
+    pads each batch to its longest sequence (``padded_batch``); ``False`` pads every batch to
+    ``max_length``, the classic fixed padding. ``bucket=True`` groups similar lengths with tf.data's
     ``bucket_by_sequence_length`` (less padding; batch order then depends on lengths).
     ``shuffle`` shuffles the examples with ``seed`` before batching.
     """
     import pandas as pd
     import tensorflow as tf
 
-    if tokenizer is None:
-        tokenizer = _tokenizer(None)
-    first, second = check_texts(texts, texts_pair, names=("texts", "texts_pair"), single=False)
-    limit = getattr(tokenizer, "model_max_length", None)
-    if not limit or limit > 10**6:  # tokenizers built from a bare vocab.txt say "no limit"
-        limit = MAX_POSITIONS
-    if max_length > limit:
-        raise ValueError(f"max_length={max_length} is more than the model's maximum of {limit} tokens")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-
-    encoded = tokenizer(first, second, truncation=True, max_length=max_length, padding=False)
-    ids = encoded["input_ids"]
-    # Only texts that reached max_length may have been cut: re-tokenize those without truncation.
-    full = [i for i, row in enumerate(ids) if len(row) >= max_length]
-    truncated = 0
-    if full:
-        again = tokenizer(
-            [first[i] for i in full], [second[i] for i in full] if second else None, truncation=False
-        )["input_ids"]
-        truncated = sum(len(row) > max_length for row in again)
-    if truncated:
-        warnings.warn(
-            f"{truncated} of {len(first)} texts were longer than max_length={max_length} tokens and were truncated",
-            TruncationWarning,
-            stacklevel=2,
-        )
-    keys = ("input_ids", "attention_mask", "token_type_ids")
-    # Store the tokenized rows as one dense array padded to the longest row, plus each row's
-    # length; a map slices each example back to its own length before (re)padding per batch.
-    lengths = np.array([len(row) for row in ids], dtype=np.int32)
-    dense = {}
-    for key in keys:
-        rows = encoded[key] if key in encoded else [[0] * len(row) for row in ids]
-        array = np.zeros((len(rows), int(lengths.max())), dtype=np.int32)
-        for i, row in enumerate(rows):
-            array[i, : len(row)] = row
-        dense[key] = array
+    tokenizer = tokenizer or _tokenizer(None)
+    encoding = encode_texts(texts, texts_pair, tokenizer=tokenizer, max_length=max_length,
+                            limit=max_positions(tokenizer=tokenizer), single=False, names=("texts", "texts_pair"))
     if labels is not None:
         labels = list(labels)
-        if len(labels) != len(first):
-            raise ValueError(f"texts has {len(first)} entries but labels has {len(labels)}; they must match")
+        if len(labels) != len(encoding):
+            raise ValueError(f"texts has {len(encoding)} entries but labels has {len(labels)}; they must match")
         for position, value in enumerate(labels):
             if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value)):
                 raise ValueError(f"labels: row {position} is missing ({value!r}); unlabelled data takes labels=None")
+    encoding.truncation.warn(stacklevel=2)
+    # Store the tokenized rows as one dense array padded to the longest row, plus each row's
+    # length; a map slices each example back to its own length before (re)padding per batch.
+    dense = encoding.padded()
+    lengths = np.array([len(row) for row in encoding.input_ids], dtype=np.int32)
+    if labels is not None:
         labels = np.asarray(labels)
         if labels.dtype.kind in "iub":
             labels = labels.astype(np.int32)
@@ -318,22 +432,22 @@ def to_tf_dataset(
     else:
         dataset = tf.data.Dataset.from_tensor_slices((dense, lengths))
     if shuffle:  # the whole set fits in the buffer: a full shuffle, a new order each epoch
-        dataset = dataset.shuffle(len(first), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(encoding), seed=seed, reshuffle_each_iteration=True)
     if labels is not None:
         dataset = dataset.map(lambda f, n, y: ({k: v[:n] for k, v in f.items()}, y))
     else:
         dataset = dataset.map(lambda f, n: {k: v[:n] for k, v in f.items()})
-    pad_id = int(getattr(tokenizer, "pad_token_id", 0) or 0)
+    ids_key, mask_key, types_key = TRANSFORMERS_KEYS
     width = None if dynamic_padding else max_length
-    feature_shapes = {k: [width] for k in keys}
-    feature_values = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
+    feature_shapes = {k: [width] for k in TRANSFORMERS_KEYS}
+    feature_values = {ids_key: encoding.pad_id, mask_key: 0, types_key: 0}
     if labels is not None:
         shapes = (feature_shapes, [])
         values = (feature_values, tf.constant("" if labels.dtype.kind in "USO" else 0, dtype=dataset.element_spec[1].dtype))
-        length = lambda features, label: tf.shape(features["input_ids"])[0]  # noqa: E731
+        length = lambda features, label: tf.shape(features[ids_key])[0]  # noqa: E731
     else:
         shapes, values = feature_shapes, feature_values
-        length = lambda features: tf.shape(features["input_ids"])[0]  # noqa: E731
+        length = lambda features: tf.shape(features[ids_key])[0]  # noqa: E731
     if bucket:
         boundaries = [b for b in (16, 32, 48, 64, 96, 128, 192, 256, 384) if b < max_length] + [max_length + 1]
         dataset = dataset.bucket_by_sequence_length(
@@ -346,14 +460,13 @@ def to_tf_dataset(
     else:
         dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=values)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
 # ---------------------------------------------------------------------------------------------
 # The three real ways to tokenize
 # ---------------------------------------------------------------------------------------------
-def tokenize_with_transformers(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
-    """The transformers fast tokenizer, ``tokenizer(a, b, ...)``, padded to ``seq_length`` (TF Hub keys)."""
-    return dict(get_inputs(texts, pairs, max_length=seq_length, model=model, warn=False))
+def _transformers_way(first, second, seq_length, model):
+    encoding = encode(first, second, tokenizer=_tokenizer(model), max_length=seq_length)
+    arrays = encoding.padded(width=seq_length)
+    return {key: arrays[source] for key, source in zip(HUB_KEYS, TRANSFORMERS_KEYS)}, encoding.truncation.lengths
 
 
 @functools.lru_cache(maxsize=4)
@@ -366,23 +479,20 @@ def _hub_preprocessor(model: str | None):
     return hub.load(hub_handles(model)["preprocess"])
 
 
-def tokenize_with_hub(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
-    """The TF Hub preprocessing model: ``.tokenize`` each segment, then ``.bert_pack_inputs``.
-
-    For single texts at the default length this is what ``hub.KerasLayer(handle)`` does in one
-    step. TF Hub trims pairs round-robin, which differs from transformers' longest-first by one
-    token per segment, and only when both segments are longer than half the room (see the lesson).
-    """
+def _hub_way(first, second, seq_length, model):
     import tensorflow as tf
 
-    first, second = check_texts(texts, pairs)
-    _check_max_length(seq_length, second is not None)
     preprocessor = _hub_preprocessor(model)
-    segments = [preprocessor.tokenize(tf.constant(first))]
-    if second is not None:
-        segments.append(preprocessor.tokenize(tf.constant(second)))
+    segments = [preprocessor.tokenize(tf.constant(part)) for part in (first, second) if part is not None]
     packed = preprocessor.bert_pack_inputs(segments, seq_length=tf.constant(seq_length))
-    return {key: packed[key].numpy().astype(np.int32) for key in HUB_KEYS}
+    # .tokenize gives [batch, words, wordpieces]: merge the last two axes to count pieces per text.
+    lengths = _packed_lengths([segment.merge_dims(-2, -1) for segment in segments])
+    return {key: packed[key].numpy().astype(np.int32) for key in HUB_KEYS}, lengths
+
+
+def _packed_lengths(segments) -> np.ndarray:
+    """Tokens of ``[CLS] a [SEP] (b [SEP])`` before trimming, from the ragged word pieces of each segment."""
+    return sum(segment.row_lengths().numpy() for segment in segments) + 1 + len(segments)
 
 
 @functools.lru_cache(maxsize=4)
@@ -403,30 +513,57 @@ def _tf_text_tokenizer(model: str | None):
     return text.BertTokenizer(vocab, lower_case=getattr(tokenizer, "do_lower_case", True), token_out_type=tf.int64)
 
 
+def _tf_text_way(first, second, seq_length, model):
+    import tensorflow as tf
+    import tensorflow_text as text
+
+    tokenizer = _tf_text_tokenizer(model)
+    # tokenize gives [batch, words, wordpieces]; merge the last two axes into one list per text.
+    segments = [tokenizer.tokenize(tf.constant(part)).merge_dims(-2, -1) for part in (first, second) if part is not None]
+    trimmed = text.RoundRobinTrimmer(max_seq_length=seq_length - 1 - len(segments)).trim(segments)
+    ids, type_ids = text.combine_segments(trimmed, start_of_sequence_id=CLS_ID, end_of_segment_id=SEP_ID)
+    word_ids, mask = text.pad_model_inputs(ids, max_seq_length=seq_length, pad_value=PAD_ID)
+    type_ids, _ = text.pad_model_inputs(type_ids, max_seq_length=seq_length, pad_value=0)
+    arrays = (word_ids, mask, type_ids)
+    return {key: array.numpy().astype(np.int32) for key, array in zip(HUB_KEYS, arrays)}, _packed_lengths(segments)
+
+
+_WAYS = {"transformers": _transformers_way, "tf_text": _tf_text_way, "tf_hub": _hub_way}
+
+
+def _tokenize(ways, texts, pairs, seq_length, model) -> tuple[list[str], list[str] | None, list[dict]]:
+    """Check once, tokenize with each of ``ways``, warn once (from the first way's lengths)."""
+    unknown = sorted(set(ways) - set(_WAYS))
+    if unknown:
+        raise ValueError(f"unknown way(s) {unknown}; choose from {sorted(_WAYS)}")
+    first, second = check_texts(texts, pairs)
+    seq_length = check_max_length(seq_length, pairs=second is not None)
+    results = [_WAYS[way](first, second, seq_length, model) for way in ways]
+    TruncationReport(results[0][1], seq_length).warn(stacklevel=3)
+    return first, second, [arrays for arrays, _ in results]
+
+
+def tokenize_with_transformers(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
+    """The transformers fast tokenizer, ``tokenizer(a, b, ...)``, padded to ``seq_length`` (TF Hub keys)."""
+    return _tokenize(["transformers"], texts, pairs, seq_length, model)[2][0]
+
+
+def tokenize_with_hub(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
+    """The TF Hub preprocessing model: ``.tokenize`` each segment, then ``.bert_pack_inputs``.
+
+    For single texts at the default length this is what ``hub.KerasLayer(handle)`` does in one
+    step. TF Hub trims pairs round-robin, which differs from transformers' longest-first by one
+    token per segment, and only when both segments are longer than half the room (see the lesson).
+    """
+    return _tokenize(["tf_hub"], texts, pairs, seq_length, model)[2][0]
+
+
 def tokenize_with_tf_text(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
     """``tensorflow_text.BertTokenizer`` + ``RoundRobinTrimmer`` + ``combine_segments`` + ``pad_model_inputs``.
 
     The TF ops that TF Hub's preprocessing model is made of, called one by one.
     """
-    import tensorflow as tf
-    import tensorflow_text as text
-
-    first, second = check_texts(texts, pairs)
-    _check_max_length(seq_length, second is not None)
-    tokenizer = _tf_text_tokenizer(model)
-    # tokenize gives [batch, words, wordpieces]; merge the last two axes into one list per text.
-    segments = [tokenizer.tokenize(tf.constant(first)).merge_dims(-2, -1)]
-    if second is not None:
-        segments.append(tokenizer.tokenize(tf.constant(second)).merge_dims(-2, -1))
-    trimmed = text.RoundRobinTrimmer(max_seq_length=seq_length - 1 - len(segments)).trim(segments)
-    ids, type_ids = text.combine_segments(trimmed, start_of_sequence_id=CLS_ID, end_of_segment_id=SEP_ID)
-    word_ids, mask = text.pad_model_inputs(ids, max_seq_length=seq_length, pad_value=PAD_ID)
-    type_ids, _ = text.pad_model_inputs(type_ids, max_seq_length=seq_length, pad_value=0)
-    return {
-        "input_word_ids": word_ids.numpy().astype(np.int32),
-        "input_mask": mask.numpy().astype(np.int32),
-        "input_type_ids": type_ids.numpy().astype(np.int32),
-    }
+    return _tokenize(["tf_text"], texts, pairs, seq_length, model)[2][0]
 
 
 TOKENIZE_WAYS = {
@@ -446,9 +583,7 @@ def tokenizer_differences(
     """
     import pandas as pd
 
-    first, second = check_texts(texts, pairs)
-    reference = tokenize_with_transformers(first, second, seq_length=seq_length, model=model)
-    got = TOKENIZE_WAYS[way](first, second, seq_length=seq_length, model=model)
+    first, second, (reference, got) = _tokenize(["transformers", way], texts, pairs, seq_length, model)
     differ = np.zeros(len(first), dtype=bool)
     for key in HUB_KEYS:
         differ |= (got[key] != reference[key]).any(axis=1)
@@ -484,12 +619,10 @@ def compare_tokenizers(texts, pairs=None, *, seq_length: int = 128, ways=None, m
     """
     import pandas as pd
 
-    first, second = check_texts(texts, pairs)
     ways = list(ways or TOKENIZE_WAYS)
-    reference = tokenize_with_transformers(first, second, seq_length=seq_length, model=model)
+    first, _, (reference, *results) = _tokenize(["transformers", *ways], texts, pairs, seq_length, model)
     rows = []
-    for way in ways:
-        got = TOKENIZE_WAYS[way](first, second, seq_length=seq_length, model=model)
+    for way, got in zip(ways, results):
         same = np.ones(len(first), dtype=bool)
         for key in HUB_KEYS:
             same &= (got[key] == reference[key]).all(axis=1)

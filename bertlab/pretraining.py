@@ -34,6 +34,8 @@ import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 import tensorflow_text as text
 
+from bertlab.preprocessing import TRANSFORMERS_KEYS, check_texts, encode
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 IGNORE_INDEX = -100  # label of positions the MLM loss ignores (the transformers convention)
 IS_NEXT = 0  # next-sentence label: B really follows A (transformers' convention)
@@ -209,22 +211,20 @@ class EncodedPairs:
 
 
 def encode_pairs(pairs: Sequence[SentencePair], tokenizer, vocab: CompactVocab, max_length: int = 64) -> EncodedPairs:
-    """Tokenize pairs as ``[CLS] A [SEP] B [SEP]`` (the longer sentence truncated first, at most
-    ``max_length`` tokens) and map the ids into ``vocab``."""
+    """Tokenize pairs as ``[CLS] A [SEP] B [SEP]`` (at most ``max_length`` tokens, cut by the package's
+    one policy, :data:`bertlab.preprocessing.TRUNCATION`, with a ``TruncationWarning`` saying how
+    many) and map the ids into ``vocab``."""
     if not pairs:
         raise ValueError("No sentence pairs to encode.")
     if max_length < 5:
         raise ValueError(f"max_length must leave room for [CLS], [SEP], [SEP] and two tokens; got {max_length}.")
-    encoded = tokenizer(
-        [p.sentence_a for p in pairs],
-        [p.sentence_b for p in pairs],
-        truncation="longest_first",
-        max_length=max_length,
-        return_token_type_ids=True,
-    )
-    lengths = np.array([len(row) for row in encoded["input_ids"]], dtype=np.int64)
-    flat_ids = vocab.encode(np.concatenate([np.asarray(row) for row in encoded["input_ids"]]))
-    flat_types = np.concatenate([np.asarray(row) for row in encoded["token_type_ids"]])
+    first, second = check_texts([p.sentence_a for p in pairs], [p.sentence_b for p in pairs],
+                                names=("sentence_a", "sentence_b"), single=False)
+    encoded = encode(first, second, tokenizer=tokenizer, max_length=max_length)
+    encoded.truncation.warn(stacklevel=2)
+    lengths = np.array([len(row) for row in encoded.input_ids], dtype=np.int64)
+    flat_ids = vocab.encode(np.concatenate([np.asarray(row) for row in encoded.input_ids]))
+    flat_types = np.concatenate([np.asarray(row) for row in encoded.token_type_ids])
     return EncodedPairs(
         input_ids=tf.RaggedTensor.from_row_lengths(flat_ids.astype(np.int32), lengths),
         token_type_ids=tf.RaggedTensor.from_row_lengths(flat_types.astype(np.int32), lengths),
@@ -376,11 +376,8 @@ def pretraining_dataset(
             mask_token_rate=mask_token_rate,
             random_token_rate=random_token_rate,
         )
-        features = {
-            "input_ids": masked.to_tensor(vocab.pad_id),
-            "attention_mask": tf.ones_like(ids).to_tensor(0),
-            "token_type_ids": types.to_tensor(0),
-        }
+        features = dict(zip(TRANSFORMERS_KEYS, (masked.to_tensor(vocab.pad_id), tf.ones_like(ids).to_tensor(0),
+                                                types.to_tensor(0))))
         if not gather:
             return features, {"mlm": labels.to_tensor(IGNORE_INDEX), "nsp": nsp}
         chosen = tf.not_equal(labels, IGNORE_INDEX)
@@ -458,13 +455,7 @@ def build_pretraining_model(vocab_size: int, max_length: int = 64, seed: int = 0
     settings = {**TINY_CONFIG, **config}
     bert_config = BertConfig(vocab_size=vocab_size, max_position_embeddings=max_length, **settings)
     model = BertPretrainer(bert_config)
-    model(
-        {
-            "input_ids": tf.zeros((1, 4), tf.int32),
-            "attention_mask": tf.ones((1, 4), tf.int32),
-            "token_type_ids": tf.zeros((1, 4), tf.int32),
-        }
-    )
+    model(dict(zip(TRANSFORMERS_KEYS, (tf.zeros((1, 4), tf.int32), tf.ones((1, 4), tf.int32), tf.zeros((1, 4), tf.int32)))))
     return model
 
 
@@ -497,11 +488,8 @@ def predict_masked(model, tokenizer, vocab: CompactVocab, sentence: str, k: int 
     positions = np.flatnonzero(ids == vocab.mask_id)
     if len(positions) == 0:
         raise ValueError(f"No [MASK] in {sentence!r}.")
-    inputs = {
-        "input_ids": tf.constant([ids], tf.int32),
-        "attention_mask": tf.ones((1, len(ids)), tf.int32),
-        "token_type_ids": tf.zeros((1, len(ids)), tf.int32),
-    }
+    inputs = dict(zip(TRANSFORMERS_KEYS, (tf.constant([ids], tf.int32), tf.ones((1, len(ids)), tf.int32),
+                                          tf.zeros((1, len(ids)), tf.int32))))
     logits = model(inputs, training=False)["mlm"][0].numpy()
     return [vocab.decode(np.argsort(-logits[p])[:k]) for p in positions]
 

@@ -14,7 +14,7 @@ import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from bertlab.finetuning import masked_mean
-from bertlab.preprocessing import check_texts
+from bertlab.preprocessing import encode_texts, max_positions
 
 LABELS = ("ham", "spam")
 FEATURE_POOLINGS = ("cls", "pooled", "mean")
@@ -77,8 +77,9 @@ def extract_features(texts, *, encoder=None, tokenizer=None, batch_size: int = 6
     """Encode ``texts`` with a frozen ``TFBertModel`` in batches; return {pooling: array [n, hidden]}.
 
     Texts are sorted by length before batching (less padding), and the rows put back in order.
+    Texts longer than ``max_length`` tokens are cut, with a :class:`~bertlab.preprocessing.TruncationWarning`;
+    ``max_length`` beyond the encoder's position embeddings and texts with no word pieces raise ``ValueError``.
     """
-    texts, _ = check_texts(texts, blank=False)
     unknown = set(poolings) - set(FEATURE_POOLINGS)
     if unknown:
         raise ValueError(f"Unknown pooling(s) {sorted(unknown)}; choose from {FEATURE_POOLINGS}.")
@@ -90,13 +91,13 @@ def extract_features(texts, *, encoder=None, tokenizer=None, batch_size: int = 6
         from bertlab.models import load_tokenizer
 
         tokenizer = load_tokenizer()
-    lengths = [len(t) for t in texts]
-    order = np.argsort(lengths, kind="stable")
+    encoding = encode_texts(texts, tokenizer=tokenizer, max_length=max_length, blank=False,
+                            limit=max_positions(encoder, tokenizer))
+    encoding.truncation.warn(stacklevel=2)
+    order = np.argsort([len(t) for t in encoding.texts], kind="stable")
     chunks = {name: [] for name in poolings}
-    for start in range(0, len(texts), batch_size):
-        batch = [texts[i] for i in order[start:start + batch_size]]
-        enc = tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="np")
-        inputs = {k: tf.constant(enc[k], tf.int32) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    for start in range(0, len(order), batch_size):
+        inputs = {k: tf.constant(v) for k, v in encoding.padded(order[start:start + batch_size]).items()}
         pooled = _encode(encoder, inputs)
         for name in poolings:
             chunks[name].append(pooled[name].numpy())

@@ -6,6 +6,7 @@ import pytest
 
 from bertlab import encoder as E
 from bertlab.models import get_spec
+from bertlab.preprocessing import get_inputs
 
 SPEC = get_spec()
 SENTENCES = ["How are you?", "I want to embed. Maybe now", "The river bank was muddy."]
@@ -70,7 +71,7 @@ def test_pooled_output_is_tanh_of_a_dense_layer_on_the_cls_vector(outputs):
 
 @pytest.mark.slow
 def test_transformers_model_gives_the_same_sequence_output_as_the_hub_encoder(outputs):
-    inputs = E._transformers_inputs(SENTENCES, None, padding="max_length")
+    inputs = get_inputs(SENTENCES, names="transformers", max_length=128)
     hidden = E.load_model()(inputs).last_hidden_state.numpy()
     mask = inputs["attention_mask"].astype(bool)
     np.testing.assert_allclose(hidden[mask], outputs["sequence_output"][mask], atol=1e-3)
@@ -112,7 +113,7 @@ def test_same_meaning_is_closer_than_different_meaning_in_the_middle_layers():
 @pytest.mark.slow
 def test_a_word_of_several_pieces_is_the_mean_of_its_pieces_at_every_layer():
     vectors = E.word_layer_vectors("I want to embed it", "embed")  # [CLS] i want to em ##bed it [SEP]
-    inputs = E._transformers_inputs(["I want to embed it"], None)
+    inputs = get_inputs(["I want to embed it"], names="transformers", padding="longest")
     hidden = E.load_model()(inputs, output_hidden_states=True).hidden_states
     expected = np.stack([h.numpy()[0, 4:6].mean(axis=0) for h in hidden])
     assert vectors.shape == (SPEC.num_layers + 1, SPEC.hidden_size)

@@ -138,7 +138,7 @@ def test_predict_treats_a_single_string_pair_as_one_example(tiny_classifier, tok
     (None, None, TypeError, "texts is None"),
     ([], None, ValueError, "texts is empty"),
     (["ok", 3], None, TypeError, r"texts\[1\] is of type int"),
-    (["ok", "  "], None, ValueError, r"texts\[1\] is an empty string"),
+    (["ok", "  "], None, ValueError, r"texts\[1\] \(.  .\) has no word pieces after tokenization"),
     (42, None, TypeError, "must be a string or a list"),
     (["a", "b"], ["only one"], ValueError, "texts has 2 entries but pairs has 1"),
     (["a"], [None], TypeError, r"pairs\[0\] is missing"),

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bertlab import encoder, finetuning, pretraining, spam
 from bertlab import preprocessing as pp
 from bertlab.data import load_mrpc, load_sms_spam
 
@@ -231,7 +232,7 @@ def test_pairs_mark_the_second_segment_with_token_type_one(tokenizer):
 
 
 def test_long_texts_are_truncated_and_counted(tokenizer):
-    with pytest.warns(pp.TruncationWarning, match="2 of 3 texts were longer than max_length=16"):
+    with pytest.warns(pp.TruncationWarning, match=r"2 of 3 examples \(66.7%\) were longer than max_length=16 tokens"):
         dataset = pp.to_tf_dataset(["word " * 40, "short", "a " * 15], tokenizer=tokenizer, max_length=16)
     [features] = list(dataset)
     assert features["input_ids"].shape == (3, 16)
@@ -253,7 +254,7 @@ def test_empty_and_non_ascii_texts_are_encoded(tokenizer):
 
 
 def test_max_length_beyond_bert_positions_is_rejected(tokenizer):
-    with pytest.raises(ValueError, match="more than the model's maximum of 512"):
+    with pytest.raises(ValueError, match=r"between 2 .* and 512 \(the model has position embeddings for 512 tokens only\), got 1024"):
         pp.to_tf_dataset(["a"], tokenizer=tokenizer, max_length=1024)
 
 
@@ -306,3 +307,79 @@ def test_features_are_keyword_inputs_of_a_transformers_tf_bert(tokenizer):
     model = TFBertForSequenceClassification(config)
     features, labels = next(iter(pp.to_tf_dataset(["How are you?", "Hi"], ["Fine", "Hello"], [1, 0], tokenizer=tokenizer)))
     assert model(**features).logits.shape == (2, 2)
+
+
+# --------------------------------------------------------------------------- one truncation policy, reported the same way
+LONG = "word " * 300  # 302 tokens with [CLS] and [SEP]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert():
+    """A 1-layer, hidden-32 TFBertModel with random weights and the real vocabulary (128 positions)."""
+    from transformers import BertConfig, TFBertModel
+
+    return TFBertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=128))
+
+
+def _encode_pairs(tokenizer, _):
+    documents = [[LONG, "short"], ["a b", "c d"]]
+    pairs = [pretraining.SentencePair(LONG, "short", 0, 0, 0), pretraining.SentencePair("a b", "c d", 0, 1, 1)]
+    return pretraining.encode_pairs(pairs, tokenizer, pretraining.build_vocab(tokenizer, documents, min_count=1), 16)
+
+
+def _predict(tokenizer, bert):
+    model = finetuning.build_functional_classifier(encoder=bert)
+    return finetuning.predict(model, [LONG, "short"], tokenizer=tokenizer, max_length=16)
+
+
+def _encoder(name):
+    calls = {
+        "sentence_embeddings": lambda: encoder.sentence_embeddings([LONG, "short"]),
+        "run_encoder": lambda: encoder.run_encoder([LONG, "short"]),
+        "semantic_search": lambda: encoder.semantic_search([LONG, "short"], ["a corpus sentence"]),
+        "attention_weights": lambda: encoder.attention_weights(LONG),
+        "word_layer_vectors": lambda: encoder.word_layer_vectors(LONG, "word"),
+    }
+    return lambda tokenizer, bert: calls[name]()
+
+
+TRUNCATING = {  # name: (call(tokenizer, tiny_bert), examples, max_length)
+    "get_inputs": (lambda t, b: pp.get_inputs([LONG, "short"], max_length=16), 2, 16),
+    "to_tf_dataset": (lambda t, b: pp.to_tf_dataset([LONG, "short"], max_length=16), 2, 16),
+    "tokenize_with_transformers": (lambda t, b: pp.tokenize_with_transformers([LONG, "short"], seq_length=16), 2, 16),
+    "tokenize_with_tf_text": (lambda t, b: pp.tokenize_with_tf_text([LONG, "short"], seq_length=16), 2, 16),
+    "compare_tokenizers": (lambda t, b: pp.compare_tokenizers([LONG, "short"], seq_length=16, ways=["tf_text"]), 2, 16),
+    "tokenizer_differences": (lambda t, b: pp.tokenizer_differences([LONG, "short"], seq_length=16), 2, 16),
+    "finetuning.predict": (_predict, 2, 16),
+    "spam.extract_features": (lambda t, b: spam.extract_features([LONG, "short"], encoder=b, tokenizer=t, max_length=16), 2, 16),
+    "pretraining.encode_pairs": (_encode_pairs, 2, 16),
+}
+SLOW_TRUNCATING = {  # these load the real model or the TF Hub models
+    "tokenize_with_hub": (lambda t, b: pp.tokenize_with_hub([LONG, "short"], seq_length=16), 2, 16),
+    **{f"encoder.{name}": (_encoder(name), 1 if name in ("attention_weights", "word_layer_vectors") else 2, 128)
+       for name in ("sentence_embeddings", "run_encoder", "semantic_search", "attention_weights", "word_layer_vectors")},
+}
+
+
+@pytest.mark.parametrize(
+    "name", list(TRUNCATING) + [pytest.param(name, marks=pytest.mark.slow) for name in SLOW_TRUNCATING]
+)
+def test_every_public_function_that_takes_texts_warns_the_same_way_when_it_truncates(name, tokenizer, tiny_bert):
+    call, examples, max_length = {**TRUNCATING, **SLOW_TRUNCATING}[name]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call(tokenizer, tiny_bert)
+    messages = [str(w.message) for w in caught if issubclass(w.category, pp.TruncationWarning)]
+    share = f"{1 / examples:.1%}"
+    assert len(messages) == 1, messages  # once per call, however many batches or ways
+    assert messages[0].startswith(
+        f"1 of {examples} examples ({share}) were longer than max_length={max_length} tokens and were truncated (longest "
+    )
+
+
+def test_nothing_is_reported_when_nothing_is_cut(tokenizer):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pp.TruncationWarning)
+        inputs = pp.get_inputs(["a " * 14, "b"], max_length=16)
+    assert inputs.n_truncated == 0 and inputs.lengths.tolist() == [16, 3]
