@@ -383,3 +383,55 @@ def test_nothing_is_reported_when_nothing_is_cut(tokenizer):
         warnings.simplefilter("error", pp.TruncationWarning)
         inputs = pp.get_inputs(["a " * 14, "b"], max_length=16)
     assert inputs.n_truncated == 0 and inputs.lengths.tolist() == [16, 3]
+
+
+# --------------------------------------------------------------------------- what get_inputs returns goes straight into Keras
+def _hub_keys_model():
+    """A small Keras functional model on the TF Hub keys: embedding, masked mean over real tokens, dense."""
+    import tensorflow as tf
+
+    inputs = {key: tf.keras.Input(shape=(None,), dtype=tf.int32, name=key) for key in pp.HUB_KEYS}
+    vectors = tf.keras.layers.Embedding(30522, 8)(inputs["input_word_ids"])
+    mask = tf.cast(inputs["input_mask"], tf.float32)[:, :, None]
+    pooled = tf.reduce_sum(vectors * mask, axis=1) / tf.reduce_sum(mask, axis=1)
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(2)(pooled))
+
+
+def _route(name, bert):
+    import tensorflow as tf
+    from transformers import TFBertForSequenceClassification
+
+    if name == "functional":
+        return finetuning.build_functional_classifier(encoder=bert), "transformers"
+    if name == "transformers":
+        return TFBertForSequenceClassification(bert.config), "transformers"
+    tf.keras.utils.set_random_seed(0)
+    return _hub_keys_model(), "hub"
+
+
+@pytest.mark.parametrize("route", ["functional", "transformers", "hub-keys"])
+def test_get_inputs_goes_straight_into_call_predict_fit_and_tf_data(route, tiny_bert):
+    import tensorflow as tf
+
+    model, names = _route(route, tiny_bert)
+    x = pp.get_inputs(["hi", "How are you today?"], names=names, max_length=16)
+    expected = finetuning.logits_of(model, dict(x)).numpy()
+    np.testing.assert_allclose(finetuning.logits_of(model, x).numpy(), expected, atol=1e-6)
+    predicted = model.predict(x, verbose=0)
+    np.testing.assert_allclose(getattr(predicted, "logits", predicted), expected, atol=1e-5)
+    [batch] = list(tf.data.Dataset.from_tensor_slices(x).batch(2))
+    np.testing.assert_allclose(finetuning.logits_of(model, batch).numpy(), expected, atol=1e-6)
+    model.compile(optimizer="sgd", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, np.array([0, 1]), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert x.n_truncated == 0 and x.lengths.tolist() == [3, 7]  # the report stays on the object get_inputs returned
+
+
+def test_a_rebuilt_copy_of_the_inputs_says_it_has_no_report():
+    import tensorflow as tf
+
+    x = pp.get_inputs(["hi"], max_length=8)
+    rebuilt = tf.nest.map_structure(lambda array: array, x)
+    assert type(rebuilt) is pp.BertInputs and rebuilt.keys() == x.keys()
+    with pytest.raises(AttributeError, match="rebuilt .* has no truncation report"):
+        rebuilt.report()
