@@ -111,6 +111,9 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
                                 dropout: float = 0.1, encoder=None, freeze_embeddings: bool = False):
     """Keras functional classifier over ``TFBertModel``: token ids in, logits out.
 
+    Call it with a dict keyed by :data:`INPUT_NAMES` (``input_ids``, ``attention_mask``,
+    ``token_type_ids``; int32, shape (batch, length)) or with a list in that order.
+
     ``pooling="mean"`` averages the last layer over real tokens (how all-MiniLM-L6-v2, the
     embedded model, was trained), ``"pooled"`` takes BERT's pooler output (tanh dense over
     [CLS], what ``TFBertForSequenceClassification`` uses), ``"cls"`` the raw [CLS] vector.
@@ -131,10 +134,13 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
         if getattr(bert, "embeddings", None) is None:
             raise ValueError("freeze_embeddings needs a transformers TFBertModel (with .bert.embeddings) as the encoder.")
         bert.embeddings.trainable = False
-    inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
-    outputs = encoder(**inputs)
+    # A list in the documented order, not a dict: Keras orders dict-built inputs by name, so a
+    # list call [ids, mask, types] would be read as (mask, ids, types). Dict calls still match by name.
+    inputs = [tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES]
+    named = dict(zip(INPUT_NAMES, inputs))
+    outputs = encoder(**named)
     if pooling == "mean":
-        pooled = masked_mean(outputs.last_hidden_state, inputs["attention_mask"])
+        pooled = masked_mean(outputs.last_hidden_state, named["attention_mask"])
     elif pooling == "pooled":
         pooled = outputs.pooler_output
     else:

@@ -26,7 +26,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -436,6 +436,11 @@ class BertPretrainer(tf.keras.Model):
     def call(self, inputs, training=False):
         """Logits ``{"mlm": [batch, positions, vocab], "nsp": [batch, 2]}``; with
         ``inputs["masked_positions"]`` only at those positions, else at every position."""
+        if not isinstance(inputs, Mapping):  # dict() of a list of 2-row tensors would "work", wrongly
+            raise TypeError(
+                f"BertPretrainer takes a dict keyed by {TRANSFORMERS_KEYS} (and masked_positions), "
+                f"not a {type(inputs).__name__}: positional inputs would be ambiguous"
+            )
         inputs = dict(inputs)
         positions = inputs.pop("masked_positions", None)
         if positions is None:

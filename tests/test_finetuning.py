@@ -1,4 +1,6 @@
 """Tests of bertlab.finetuning: schedule, optimizer, builders, training, metrics, predict."""
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,21 @@ def test_functional_classifier_maps_token_ids_to_logits(pooling, tokenizer):
     enc = tokenizer(["a short one", "a somewhat longer sentence here"], padding=True, return_tensors="np")
     logits = model({k: enc[k] for k in ft.INPUT_NAMES})
     assert logits.shape == (2, 3) and logits.dtype == tf.float32
+
+
+@pytest.mark.parametrize("pooling", ["mean", "pooled"])
+def test_a_list_call_in_the_documented_order_gives_the_dict_call_logits(pooling, tokenizer):
+    model = ft.build_functional_classifier(pooling=pooling, encoder=tiny_encoder(1))
+    enc = tokenizer(["one pair", "and"], ["of sentences", "another much longer one"], padding=True, return_tensors="np")
+    as_dict = {k: enc[k].astype(np.int32) for k in ft.INPUT_NAMES}
+    assert ft.INPUT_NAMES == ("input_ids", "attention_mask", "token_type_ids")
+    expected = model(as_dict, training=False).numpy()
+    np.testing.assert_allclose(model([as_dict[k] for k in ft.INPUT_NAMES], training=False).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(model.predict([as_dict[k] for k in ft.INPUT_NAMES], verbose=0), expected, atol=1e-5)
+    assert [t.name.split(":")[0] for t in model.inputs] == list(ft.INPUT_NAMES)
+    saved = ft.save_functional_classifier(model, tempfile.mkdtemp())
+    reloaded = ft.load_functional_classifier(saved)
+    np.testing.assert_allclose(reloaded([as_dict[k] for k in ft.INPUT_NAMES], training=False).numpy(), expected, atol=1e-5)
 
 
 def test_frozen_embeddings_stay_as_pretrained_while_the_encoder_learns(tokenizer):

@@ -309,3 +309,11 @@ def test_prepare_draws_a_new_pairing_per_duplicate_and_balanced_heldout_pairs(to
 def test_probe_sentences_mask_one_listed_word_in_short_sentences(vocab, tokenizer):
     probes = P.probe_sentences(["Do you not want to know who has taken it?", "Bingley."], tokenizer, vocab, words=["want", "it"], n=2)
     assert probes == ["Do you not [MASK] to know who has taken it?"]
+
+
+def test_the_pretraining_model_refuses_a_positional_list_of_inputs():
+    model = P.build_pretraining_model(vocab_size=50, max_length=16, hidden_size=16, num_hidden_layers=1,
+                                      num_attention_heads=2, intermediate_size=32)
+    ids = tf.constant([[2, 5, 3], [2, 6, 3]], tf.int32)
+    with pytest.raises(TypeError, match="takes a dict keyed by .*input_ids"):
+        model([ids, tf.ones_like(ids), tf.zeros_like(ids)])
