@@ -30,7 +30,7 @@ import numpy as np
 import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from bertlab.preprocessing import TRANSFORMERS_KEYS, encode_texts, max_positions
+from bertlab.preprocessing import TRANSFORMERS_KEYS, check_max_length, encode_texts, max_positions
 
 INPUT_NAMES = TRANSFORMERS_KEYS  # the functional classifier's inputs, in the order a list call means
 POOLINGS = ("mean", "pooled", "cls")
@@ -164,6 +164,7 @@ def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs
 
     if pooling not in ("mean", "pooled"):
         raise ValueError(f"pooling must be 'mean' or 'pooled', not {pooling!r}.")
+    check_max_length(seq_length, pairs=pairs)
     handles = hub_handles(model)
     preprocessor = hub.load(handles["preprocess"])
     names = ("text", "text_pair") if pairs else ("text",)

@@ -34,7 +34,7 @@ import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 import tensorflow_text as text
 
-from bertlab.preprocessing import TRANSFORMERS_KEYS, check_texts, encode
+from bertlab.preprocessing import TRANSFORMERS_KEYS, check_max_length, check_texts, encode, max_positions
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 IGNORE_INDEX = -100  # label of positions the MLM loss ignores (the transformers convention)
@@ -220,7 +220,7 @@ def encode_pairs(pairs: Sequence[SentencePair], tokenizer, vocab: CompactVocab, 
         raise ValueError(f"max_length must leave room for [CLS], [SEP], [SEP] and two tokens; got {max_length}.")
     first, second = check_texts([p.sentence_a for p in pairs], [p.sentence_b for p in pairs],
                                 names=("sentence_a", "sentence_b"), single=False)
-    encoded = encode(first, second, tokenizer=tokenizer, max_length=max_length)
+    encoded = encode(first, second, tokenizer=tokenizer, max_length=check_max_length(max_length, pairs=True))
     encoded.truncation.warn(stacklevel=2)
     lengths = np.array([len(row) for row in encoded.input_ids], dtype=np.int64)
     flat_ids = vocab.encode(np.concatenate([np.asarray(row) for row in encoded.input_ids]))
@@ -490,6 +490,11 @@ def compile_for_pretraining(model, *, total_steps: int, learning_rate: float = 1
 def predict_masked(model, tokenizer, vocab: CompactVocab, sentence: str, k: int = 5) -> list[list[str]]:
     """Top-k WordPieces for every ``[MASK]`` in ``sentence`` (one list per [MASK])."""
     ids = vocab.encode(tokenizer(sentence)["input_ids"])
+    limit = max_positions(model)
+    if len(ids) > limit:
+        raise ValueError(
+            f"{sentence[:40]!r}... has {len(ids)} tokens but the model has position embeddings for {limit} tokens only"
+        )
     positions = np.flatnonzero(ids == vocab.mask_id)
     if len(positions) == 0:
         raise ValueError(f"No [MASK] in {sentence!r}.")

@@ -435,3 +435,41 @@ def test_a_rebuilt_copy_of_the_inputs_says_it_has_no_report():
     assert type(rebuilt) is pp.BertInputs and rebuilt.keys() == x.keys()
     with pytest.raises(AttributeError, match="rebuilt .* has no truncation report"):
         rebuilt.report()
+
+
+# --------------------------------------------------------------------------- lengths past what the model can read
+@pytest.fixture(scope="module")
+def bert_512():
+    """Like tiny_bert, with BERT's 512 positions."""
+    from transformers import BertConfig, TFBertModel
+
+    return TFBertModel(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=512))
+
+
+TOO_LONG = {  # name: call(tokenizer, model with 512 positions) with a length of 600
+    "get_inputs": lambda t, b: pp.get_inputs(["word " * 700], max_length=600),
+    "to_tf_dataset": lambda t, b: pp.to_tf_dataset(["word " * 700], max_length=600),
+    "tokenize_with_hub": lambda t, b: pp.tokenize_with_hub(["word " * 700], seq_length=600),
+    "finetuning.predict": lambda t, b: finetuning.predict(
+        finetuning.build_functional_classifier(encoder=b), ["word " * 700], tokenizer=t, max_length=600),
+    "finetuning.build_hub_classifier": lambda t, b: finetuning.build_hub_classifier(seq_length=600),
+    "spam.extract_features": lambda t, b: spam.extract_features(["word " * 700], encoder=b, tokenizer=t, max_length=600),
+    "pretraining.encode_pairs": lambda t, b: pretraining.encode_pairs(
+        [pretraining.SentencePair("a", "b", 0, 0, 1)], t, None, max_length=600),
+}
+
+
+@pytest.mark.parametrize("name", list(TOO_LONG))
+def test_every_length_past_the_model_positions_is_refused_up_front_with_one_message(name, tokenizer, bert_512):
+    with pytest.raises(ValueError, match=r"and 512 \(the model has position embeddings for 512 tokens only\), got 600"):
+        TOO_LONG[name](tokenizer, bert_512)
+
+
+def test_the_limit_is_read_from_the_model_config(tokenizer, tiny_bert):
+    model = finetuning.build_functional_classifier(encoder=tiny_bert)  # 128 positions
+    assert pp.max_positions(model) == 128 and pp.max_positions(tokenizer=tokenizer) == pp.MAX_POSITIONS
+    with pytest.raises(ValueError, match=r"and 128 \(the model has position embeddings for 128 tokens only\), got 200"):
+        finetuning.predict(model, ["word " * 300], tokenizer=tokenizer, max_length=200)
+    with pytest.raises(ValueError, match=r"and 128 .*, got 129"):
+        spam.extract_features(["a text"], encoder=tiny_bert, tokenizer=tokenizer, max_length=129)

@@ -317,3 +317,10 @@ def test_the_pretraining_model_refuses_a_positional_list_of_inputs():
     ids = tf.constant([[2, 5, 3], [2, 6, 3]], tf.int32)
     with pytest.raises(TypeError, match="takes a dict keyed by .*input_ids"):
         model([ids, tf.ones_like(ids), tf.zeros_like(ids)])
+
+
+def test_predict_masked_refuses_a_sentence_longer_than_the_model_positions(tokenizer, vocab):
+    model = P.build_pretraining_model(vocab.size, max_length=16, hidden_size=16, num_hidden_layers=1,
+                                      num_attention_heads=2, intermediate_size=32)
+    with pytest.raises(ValueError, match="has 22 tokens but the model has position embeddings for 16 tokens only"):
+        P.predict_masked(model, tokenizer, vocab, "a " * 19 + "[MASK]")
