@@ -70,11 +70,11 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Checking the input
 # ---------------------------------------------------------------------------------------------
-def _text_list(values, what: str, *, single: bool = True, blank: bool = True) -> list[str]:
+def _text_list(values, what: str, *, single: bool = True) -> list[str]:
     """``values`` as a list of str, or a clear error naming the first bad entry.
 
-    ``single=False`` rejects a lone string (where a batch is meant); ``blank=False`` rejects
-    empty and whitespace-only texts (where a prediction from nothing would mislead).
+    ``single=False`` rejects a lone string (where a batch is meant). Whether a text is empty is
+    decided after tokenization, by :func:`encode` (``blank=False``).
     """
     import pandas as pd
 
@@ -98,8 +98,6 @@ def _text_list(values, what: str, *, single: bool = True, blank: bool = True) ->
     for position, value in enumerate(values):
         where = f"{what}[{position}]" + (f" (index {index[position]!r})" if index is not None else "")
         if isinstance(value, str):
-            if not blank and not value.strip():
-                raise ValueError(f"{where} is an empty string: there is nothing to classify")
             continue
         if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             raise TypeError(f"{where} is missing ({value!r}), not a string: drop or fill missing texts first")
@@ -109,20 +107,21 @@ def _text_list(values, what: str, *, single: bool = True, blank: bool = True) ->
     return values
 
 
-def check_texts(texts, pairs=None, *, names: tuple[str, str] = ("texts", "pairs"), single: bool = True,
-                blank: bool = True) -> tuple[list[str], list[str] | None]:
+def check_texts(texts, pairs=None, *, names: tuple[str, str] = ("texts", "pairs"),
+                single: bool = True) -> tuple[list[str], list[str] | None]:
     """Texts (and second segments) as lists of str; raise a clear error on bad input.
 
     The one input check of the package (tokenizing, tf.data, features, prediction all use it).
     A single string is a batch of one (``single=False`` makes it an error). Errors:
-    ``ValueError`` for an empty list, pair lists of different lengths, or (with ``blank=False``)
-    an empty text; ``TypeError`` for ``None``, a non-string or a missing (NaN) entry. ``names``
-    are the argument names the messages use.
+    ``ValueError`` for an empty list or pair lists of different lengths; ``TypeError`` for
+    ``None``, a non-string or a missing (NaN) entry. ``names`` are the argument names the
+    messages use. A text with nothing in it (``""``, whitespace, ``"\u200b"``) is refused where
+    that matters by :func:`encode` with ``blank=False``, which looks at the word pieces.
     """
-    first = _text_list(texts, names[0], single=single, blank=blank)
+    first = _text_list(texts, names[0], single=single)
     if pairs is None:
         return first, None
-    second = _text_list(pairs, names[1], single=single, blank=blank)
+    second = _text_list(pairs, names[1], single=single)
     if len(second) != len(first):
         raise ValueError(
             f"{names[0]} has {len(first)} entries but {names[1]} has {len(second)}: each text needs exactly one partner"

@@ -116,14 +116,12 @@ def test_bad_input_gives_a_clear_error(texts, pairs, error, message):
         pp.get_inputs(texts, pairs)
 
 
-def test_check_texts_options_for_batches_and_blank_texts():
+def test_check_texts_options_for_batches():
     assert pp.check_texts("one text") == (["one text"], None)
     assert pp.check_texts(np.array(["a", "b"]), ("c", "d")) == (["a", "b"], ["c", "d"])
     assert pp.check_texts(["", " "]) == (["", " "], None)  # tokenizing an empty text is fine
     with pytest.raises(TypeError, match="not a single string"):
         pp.check_texts("one text", single=False)
-    with pytest.raises(ValueError, match=r"pairs\[1\] is an empty string"):
-        pp.check_texts(["a", "b"], ["c", "  "], blank=False)
     with pytest.raises(ValueError, match="first has 1 entries but second has 2"):
         pp.check_texts(["a"], ["b", "c"], names=("first", "second"))
     with pytest.raises(TypeError, match="not dict"):
@@ -473,3 +471,25 @@ def test_the_limit_is_read_from_the_model_config(tokenizer, tiny_bert):
         finetuning.predict(model, ["word " * 300], tokenizer=tokenizer, max_length=200)
     with pytest.raises(ValueError, match=r"and 128 .*, got 129"):
         spam.extract_features(["a text"], encoder=tiny_bert, tokenizer=tokenizer, max_length=129)
+
+
+# --------------------------------------------------------------------------- text with nothing to classify
+@pytest.mark.parametrize("text", ["", "   ", "\u200b", "\u200b \u200b", "\x00"])
+def test_a_text_without_word_pieces_is_empty_wherever_blank_texts_are_refused(text, tokenizer, tiny_bert):
+    model = finetuning.build_functional_classifier(encoder=tiny_bert)
+    with pytest.raises(ValueError, match=r"texts\[1\] \(.*\) has no word pieces after tokenization"):
+        finetuning.predict(model, ["a real text", text], tokenizer=tokenizer)
+    with pytest.raises(ValueError, match=r"pairs\[0\] \(.*\) has no word pieces"):
+        finetuning.predict(model, ["a real text"], [text], tokenizer=tokenizer)
+    with pytest.raises(ValueError, match=r"texts\[0\] \(.*\) has no word pieces"):
+        spam.extract_features([text], encoder=tiny_bert, tokenizer=tokenizer)
+    with pytest.raises(ValueError, match=r"texts\[0\] \(.*\) has no word pieces"):
+        pp.encode_texts([text], tokenizer=tokenizer, blank=False)
+
+
+def test_a_long_text_cut_short_still_counts_its_word_pieces(tokenizer):
+    # Emptiness is judged on the whole text, not on what is left after a tiny max_length.
+    encoding = pp.encode_texts(["word " * 10], ["\u200b"], tokenizer=tokenizer, max_length=3)
+    assert encoding.input_ids == [[101, 102, 102]]
+    with pytest.raises(ValueError, match=r"pairs\[0\]"):
+        pp.encode_texts(["word " * 10], ["\u200b"], tokenizer=tokenizer, max_length=3, blank=False)
