@@ -75,7 +75,15 @@ def default_model_name() -> str:
     return os.environ.get("BERTLAB_MODEL", "").strip() or DEFAULT_MODEL
 
 
-def get_spec(model: str | None = None) -> ModelSpec:
+def get_spec(model: str | ModelSpec | None = None) -> ModelSpec:
+    """The registry entry for a model name (``None``: :func:`default_model_name`).
+
+    A :class:`ModelSpec` is returned as it is, so the public functions below resolve a name
+    once at their door and pass the spec inward. Raises :class:`ModelUnavailableError` for
+    an unknown name, listing the known ones.
+    """
+    if isinstance(model, ModelSpec):
+        return model
     name = model or default_model_name()
     try:
         return MODELS[name]
@@ -103,7 +111,7 @@ def embedded_files_dir() -> Path:
     return folder
 
 
-def vocab_path(model: str | None = None) -> Path:
+def vocab_path(model: str | ModelSpec | None = None) -> Path:
     """The WordPiece vocabulary file of the embedded model (the bert-base-uncased vocabulary)."""
     spec = get_spec(model)
     if spec.embedded:
@@ -111,13 +119,13 @@ def vocab_path(model: str | None = None) -> Path:
     raise ModelUnavailableError(f"{spec.name} is an online model: its vocabulary comes with load_tokenizer({spec.name!r}).")
 
 
-def load_tokenizer(model: str | None = None):
+def load_tokenizer(model: str | ModelSpec | None = None):
     """A transformers fast tokenizer for the model (offline for the embedded one)."""
     spec = get_spec(model)
     if spec.embedded:
         from transformers import BertTokenizerFast
 
-        return BertTokenizerFast(vocab_file=str(vocab_path(spec.name)), do_lower_case=True)
+        return BertTokenizerFast(vocab_file=str(vocab_path(spec)), do_lower_case=True)
     from transformers import AutoTokenizer
 
     return _online(lambda: AutoTokenizer.from_pretrained(spec.hf_name), spec, "Hugging Face")
@@ -149,11 +157,13 @@ def bertlab_home() -> Path:
     return Path(os.environ.get("BERTLAB_HOME") or Path.home() / ".cache" / "bertlab").expanduser()
 
 
-def build_dir(model: str | None = None) -> Path:
+def build_dir(model: str | ModelSpec | None = None) -> Path:
+    """Where the model's local build lives (``BERTLAB_HOME/models/<name>``)."""
     return bertlab_home() / "models" / get_spec(model).name
 
 
-def is_built(model: str | None = None) -> bool:
+def is_built(model: str | ModelSpec | None = None) -> bool:
+    """True when the build folder holds a complete build of the current :data:`BUILD_VERSION`."""
     marker = build_dir(model) / COMPLETE_MARKER
     try:
         return json.loads(marker.read_text()).get("build_version") == BUILD_VERSION
@@ -161,7 +171,7 @@ def is_built(model: str | None = None) -> bool:
         return False
 
 
-def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
+def ensure_built(model: str | ModelSpec | None = None, *, quiet: bool = False) -> Path:
     """Build the embedded model's TF checkpoint and hub-format SavedModels once; return the folder.
 
     The build happens in a temporary sibling folder that is renamed into place only when
@@ -171,8 +181,8 @@ def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
     spec = get_spec(model)
     if not spec.embedded:
         raise ModelUnavailableError(f"{spec.name} is an online model: nothing to build locally.")
-    target = build_dir(spec.name)
-    if is_built(spec.name):
+    target = build_dir(spec)
+    if is_built(spec):
         return target
     files = embedded_files_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +207,7 @@ def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
         try:
             staging.rename(target)
         except OSError:
-            if not is_built(spec.name):  # not another process finishing first
+            if not is_built(spec):  # not another process finishing first
                 raise
         say(f"bertlab: built {spec.name} in {time.time() - started:.0f} s")
     finally:
@@ -205,7 +215,7 @@ def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
     return target
 
 
-def checkpoint_dir(model: str | None = None) -> Path:
+def checkpoint_dir(model: str | ModelSpec | None = None) -> Path:
     """The transformers TF checkpoint of the embedded model (``from_pretrained`` takes it)."""
     return ensure_built(model) / "tf_checkpoint"
 
@@ -213,7 +223,7 @@ def checkpoint_dir(model: str | None = None) -> Path:
 # --- What the lessons call -------------------------------------------------------------------
 
 
-def hub_handles(model: str | None = None) -> dict[str, str]:
+def hub_handles(model: str | ModelSpec | None = None) -> dict[str, str]:
     """Handles for ``hub.KerasLayer``: ``{"preprocess": ..., "encoder": ...}``.
 
     Local SavedModels for the embedded model; TF Hub URLs for BERT-base (checked for
@@ -221,7 +231,7 @@ def hub_handles(model: str | None = None) -> dict[str, str]:
     """
     spec = get_spec(model)
     if spec.embedded:
-        folder = ensure_built(spec.name)
+        folder = ensure_built(spec)
         return {"preprocess": str(folder / "hub_preprocess"), "encoder": str(folder / "hub_encoder")}
     if not spec.hub_encoder:
         raise ModelUnavailableError(
@@ -238,7 +248,7 @@ def hub_handles(model: str | None = None) -> dict[str, str]:
     return {"preprocess": spec.hub_preprocess, "encoder": spec.hub_encoder}
 
 
-def load_tf_model(model: str | None = None, task: str = "base", num_labels: int = 2, **kwargs):
+def load_tf_model(model: str | ModelSpec | None = None, task: str = "base", num_labels: int = 2, **kwargs):
     """A transformers TF model: ``TFBertModel`` (``task="base"``), a sequence classifier
     (``task="sequence-classification"``, with a new head of ``num_labels``) or a masked-LM
     model (``task="masked-lm"``, online models only: the embedded model has no MLM head)."""
@@ -256,7 +266,7 @@ def load_tf_model(model: str | None = None, task: str = "base", num_labels: int 
                 "[MASK] tokens. Use BERTLAB_MODEL=bert-base-uncased online, or train a head (lesson 04)."
             )
         classes = {"base": transformers.TFBertModel, "sequence-classification": transformers.TFBertForSequenceClassification}
-        return classes[task].from_pretrained(str(checkpoint_dir(spec.name)), **kwargs)
+        return classes[task].from_pretrained(str(checkpoint_dir(spec)), **kwargs)
     classes = {
         "base": transformers.TFAutoModel,
         "sequence-classification": transformers.TFAutoModelForSequenceClassification,

@@ -194,6 +194,25 @@ def test_half_written_or_outdated_cache_is_detected_and_rebuilt(fake_export):
     assert len(fake_export) == 6
 
 
+def test_load_tf_model_resolves_the_model_name_once(fake_export, monkeypatch):
+    import transformers
+
+    class CountingRegistry(dict):
+        lookups = []
+
+        def __getitem__(self, name):
+            self.lookups.append(name)
+            return super().__getitem__(name)
+
+    expected = str(models.build_dir("minilm-l6") / "tf_checkpoint")
+    registry = CountingRegistry(models.MODELS)
+    monkeypatch.setattr(models, "MODELS", registry)
+    monkeypatch.setattr(transformers.TFBertModel, "from_pretrained", lambda folder, **kwargs: folder)
+    assert models.load_tf_model("minilm-l6") == expected
+    assert registry.lookups == ["minilm-l6"], "the name is resolved at the public door only"
+    assert fake_export == ["checkpoint", "preprocess", "encoder"]
+
+
 # --- registry and errors ---------------------------------------------------------------------
 
 
