@@ -228,8 +228,12 @@ def hub_handles(model: str | ModelSpec | None = None) -> dict[str, str]:
 
     Local SavedModels for the embedded model; TF Hub URLs for BERT-base (checked for
     reachability so that offline use fails here, clearly, not deep inside TF Hub).
+    Also registers the TF Text ops the preprocessor needs, so a learner's own
+    ``hub.KerasLayer(handles["preprocess"])`` works without ``import tensorflow_text``
+    (else: ``Op type not registered 'CaseFoldUTF8'``).
     """
     spec = get_spec(model)
+    register_text_ops()
     if spec.embedded:
         folder = ensure_built(spec)
         return {"preprocess": str(folder / "hub_preprocess"), "encoder": str(folder / "hub_encoder")}
@@ -246,6 +250,22 @@ def hub_handles(model: str | ModelSpec | None = None) -> dict[str, str]:
                 f"BERTLAB_MODEL={DEFAULT_MODEL}."
             )
     return {"preprocess": spec.hub_preprocess, "encoder": spec.hub_encoder}
+
+
+def register_text_ops() -> None:
+    """Import ``tensorflow_text``, which registers the ops (``CaseFoldUTF8``, ``WordpieceTokenizeWithOffsets``...)
+    that BERT preprocessor SavedModels call; raise :class:`ModelUnavailableError` naming the fix if it fails."""
+    try:
+        import tensorflow_text  # noqa: F401
+    except (ImportError, OSError) as error:  # a wheel built for another TensorFlow fails with "undefined symbol"
+        import tensorflow as tf
+
+        minor = ".".join(tf.__version__.split(".")[:2])
+        raise ModelUnavailableError(
+            f"tensorflow_text cannot be imported ({type(error).__name__}: {str(error).splitlines()[0][:200]}), and "
+            "TF Hub's BERT preprocessor needs its ops. Install the version that matches TensorFlow "
+            f"{tf.__version__}:\n    pip install \"tensorflow-text=={minor}.*\"\nthen restart the kernel."
+        ) from error
 
 
 def load_tf_model(model: str | ModelSpec | None = None, task: str = "base", num_labels: int = 2, **kwargs):

@@ -213,6 +213,30 @@ def test_load_tf_model_resolves_the_model_name_once(fake_export, monkeypatch):
     assert fake_export == ["checkpoint", "preprocess", "encoder"]
 
 
+@pytest.mark.slow
+def test_preprocess_handle_works_without_importing_tensorflow_text():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bertlab, tensorflow as tf, tensorflow_hub as hub\n"
+        "assert 'tensorflow_text' not in sys.modules\n"
+        "layer = hub.KerasLayer(bertlab.hub_handles('minilm-l6')['preprocess'])\n"
+        "print(layer(tf.constant(['How are you?']))['input_word_ids'].numpy()[0, :6].tolist())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == str(HOW_ARE_YOU)
+
+
+def test_broken_tensorflow_text_is_reported_with_the_matching_install_line(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow_text", None)  # import fails, as with a mismatched wheel
+    with pytest.raises(models.ModelUnavailableError, match=r"pip install \"tensorflow-text==\d+\.\d+\.\*\""):
+        models.hub_handles("minilm-l6")
+
+
 # --- registry and errors ---------------------------------------------------------------------
 
 
