@@ -6,6 +6,7 @@ what a learner online (for example on a Colab GPU) uses, from TF Hub and Hugging
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import socket
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -68,6 +70,14 @@ DEFAULT_MODEL = "minilm-l6"
 
 class ModelUnavailableError(RuntimeError):
     """A model cannot be had here; the message names the fix."""
+
+
+class RandomWeightsWarning(UserWarning):
+    """The model handed out is bertlab's BERT-base stand-in (:mod:`bertlab.standin`): real shape, random weights."""
+
+
+# Written by bertlab.standin into every folder of the stand-in; never present in a real download.
+STANDIN_MARKER = "BERTLAB_STANDIN.json"
 
 
 def default_model_name() -> str:
@@ -226,8 +236,10 @@ def checkpoint_dir(model: str | ModelSpec | None = None) -> Path:
 def hub_handles(model: str | ModelSpec | None = None) -> dict[str, str]:
     """Handles for ``hub.KerasLayer``: ``{"preprocess": ..., "encoder": ...}``.
 
-    Local SavedModels for the embedded model; TF Hub URLs for BERT-base (checked for
-    reachability so that offline use fails here, clearly, not deep inside TF Hub).
+    Local SavedModels for the embedded model; TF Hub URLs for BERT-base. A handle already
+    in the TF Hub cache (:func:`hub_module_dir`) is handed out as it is, since TF Hub loads
+    it offline; one that is not is checked for reachability, so that offline use fails
+    here, clearly, not deep inside TF Hub. Raises :class:`ModelUnavailableError`.
     Also registers the TF Text ops the preprocessor needs, so a learner's own
     ``hub.KerasLayer(handles["preprocess"])`` works without ``import tensorflow_text``
     (else: ``Op type not registered 'CaseFoldUTF8'``).
@@ -241,15 +253,43 @@ def hub_handles(model: str | ModelSpec | None = None) -> dict[str, str]:
         raise ModelUnavailableError(
             f"{spec.name} has no TF Hub version; use load_tf_model({spec.name!r}) (Hugging Face) instead."
         )
-    for handle in (spec.hub_preprocess, spec.hub_encoder):
+    handles = {"preprocess": spec.hub_preprocess, "encoder": spec.hub_encoder}
+    for handle in handles.values():
+        folder = hub_module_dir(handle)
+        if folder.is_dir() and any(folder.iterdir()):  # tensorflow_hub's own test for "already downloaded"
+            _warn_if_standin(spec, folder)
+            continue
         problem = unreachable_reason(handle)
         if problem:
             raise ModelUnavailableError(
-                f"{spec.name} comes from TF Hub ({handle}), which is not reachable: {problem}. "
-                f"Connect to the internet, or use the embedded model: unset BERTLAB_MODEL or set "
-                f"BERTLAB_MODEL={DEFAULT_MODEL}."
+                f"{spec.name} comes from TF Hub ({handle}), which is neither in the TF Hub cache ({folder}) nor "
+                f"reachable: {problem}. Connect to the internet, or use the embedded model: unset BERTLAB_MODEL "
+                f"or set BERTLAB_MODEL={DEFAULT_MODEL}."
             )
-    return {"preprocess": spec.hub_preprocess, "encoder": spec.hub_encoder}
+    return handles
+
+
+def hub_module_dir(handle: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where ``tensorflow_hub`` keeps a downloaded handle: ``<cache>/<SHA-1 of the handle URL>``.
+
+    The cache is ``cache_dir``, else TF Hub's own choice (``TFHUB_CACHE_DIR``, else
+    ``<temp>/tfhub_modules``).
+    """
+    if cache_dir is None:
+        from tensorflow_hub import resolver
+
+        cache_dir = resolver.tfhub_cache_dir(use_temp=True)
+    return Path(cache_dir) / hashlib.sha1(handle.encode("utf8")).hexdigest()
+
+
+def _warn_if_standin(spec: ModelSpec, folder: str | os.PathLike | None) -> None:
+    if folder is not None and (Path(folder) / STANDIN_MARKER).is_file():
+        warnings.warn(
+            f"{spec.name} here is bertlab's stand-in ({folder}): the real configuration and vocabulary with RANDOM "
+            "weights, built for offline tests of the BERT-base route. Its predictions mean nothing.",
+            RandomWeightsWarning,
+            stacklevel=3,
+        )
 
 
 def register_text_ops() -> None:
@@ -292,7 +332,17 @@ def load_tf_model(model: str | ModelSpec | None = None, task: str = "base", num_
         "sequence-classification": transformers.TFAutoModelForSequenceClassification,
         "masked-lm": transformers.TFAutoModelForMaskedLM,
     }
-    return _online(lambda: classes[task].from_pretrained(spec.hf_name, **kwargs), spec, "Hugging Face")
+    loaded = _online(lambda: classes[task].from_pretrained(spec.hf_name, **kwargs), spec, "Hugging Face")
+    _warn_if_standin(spec, _hf_snapshot_dir(spec))
+    return loaded
+
+
+def _hf_snapshot_dir(spec: ModelSpec) -> Path | None:
+    """The cached Hugging Face snapshot folder of an online model, if there is one (``HF_HOME``)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(spec.hf_name, "config.json")
+    return Path(config).parent if isinstance(config, str) else None
 
 
 def unreachable_reason(url: str, timeout: float = 3.0) -> str | None:
