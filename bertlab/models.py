@@ -122,11 +122,18 @@ def embedded_files_dir() -> Path:
 
 
 def vocab_path(model: str | ModelSpec | None = None) -> Path:
-    """The WordPiece vocabulary file of the embedded model (the bert-base-uncased vocabulary)."""
+    """The model's WordPiece vocabulary file (``vocab.txt``, one token a line; the line number is the id).
+
+    The embedded model's comes with its package; an online model's is Hugging Face's
+    cached ``vocab.txt`` (downloaded once). Raises :class:`ModelUnavailableError` offline
+    without a cached copy.
+    """
     spec = get_spec(model)
     if spec.embedded:
         return embedded_files_dir() / "vocab.txt"
-    raise ModelUnavailableError(f"{spec.name} is an online model: its vocabulary comes with load_tokenizer({spec.name!r}).")
+    from huggingface_hub import hf_hub_download
+
+    return Path(_online(lambda: hf_hub_download(spec.hf_name, "vocab.txt"), spec, "Hugging Face"))
 
 
 def load_tokenizer(model: str | ModelSpec | None = None):

@@ -72,6 +72,7 @@ def test_transformers_and_tf_hub_load_the_stand_in_offline_by_their_real_names(t
         tokenizer = transformers.AutoTokenizer.from_pretrained("bert-base-uncased")
         assert tokenizer("How are you?")["input_ids"] == {HOW_ARE_YOU}, tokenizer("How are you?")
         assert model.config.vocab_size == 30522 and model.config.num_hidden_layers == 2
+        assert models.vocab_path().read_text() == models.vocab_path("minilm-l6").read_text()  # the real vocabulary
         preprocess = hub.KerasLayer("{SPEC.hub_preprocess}")
         encoder = hub.KerasLayer("{SPEC.hub_encoder}")
         inputs = preprocess(tf.constant(["How are you?"]))
