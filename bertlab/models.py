@@ -6,6 +6,7 @@ what a learner online (for example on a Colab GPU) uses, from TF Hub and Hugging
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import socket
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -70,12 +72,28 @@ class ModelUnavailableError(RuntimeError):
     """A model cannot be had here; the message names the fix."""
 
 
+class RandomWeightsWarning(UserWarning):
+    """The model handed out is bertlab's BERT-base stand-in (:mod:`bertlab.standin`): real shape, random weights."""
+
+
+# Written by bertlab.standin into every folder of the stand-in; never present in a real download.
+STANDIN_MARKER = "BERTLAB_STANDIN.json"
+
+
 def default_model_name() -> str:
     """``BERTLAB_MODEL`` if set (e.g. ``bert-base-uncased`` on a Colab GPU), else the embedded model."""
     return os.environ.get("BERTLAB_MODEL", "").strip() or DEFAULT_MODEL
 
 
-def get_spec(model: str | None = None) -> ModelSpec:
+def get_spec(model: str | ModelSpec | None = None) -> ModelSpec:
+    """The registry entry for a model name (``None``: :func:`default_model_name`).
+
+    A :class:`ModelSpec` is returned as it is, so the public functions below resolve a name
+    once at their door and pass the spec inward. Raises :class:`ModelUnavailableError` for
+    an unknown name, listing the known ones.
+    """
+    if isinstance(model, ModelSpec):
+        return model
     name = model or default_model_name()
     try:
         return MODELS[name]
@@ -103,21 +121,28 @@ def embedded_files_dir() -> Path:
     return folder
 
 
-def vocab_path(model: str | None = None) -> Path:
-    """The WordPiece vocabulary file of the embedded model (the bert-base-uncased vocabulary)."""
+def vocab_path(model: str | ModelSpec | None = None) -> Path:
+    """The model's WordPiece vocabulary file (``vocab.txt``, one token a line; the line number is the id).
+
+    The embedded model's comes with its package; an online model's is Hugging Face's
+    cached ``vocab.txt`` (downloaded once). Raises :class:`ModelUnavailableError` offline
+    without a cached copy.
+    """
     spec = get_spec(model)
     if spec.embedded:
         return embedded_files_dir() / "vocab.txt"
-    raise ModelUnavailableError(f"{spec.name} is an online model: its vocabulary comes with load_tokenizer({spec.name!r}).")
+    from huggingface_hub import hf_hub_download
+
+    return Path(_online(lambda: hf_hub_download(spec.hf_name, "vocab.txt"), spec, "Hugging Face"))
 
 
-def load_tokenizer(model: str | None = None):
+def load_tokenizer(model: str | ModelSpec | None = None):
     """A transformers fast tokenizer for the model (offline for the embedded one)."""
     spec = get_spec(model)
     if spec.embedded:
         from transformers import BertTokenizerFast
 
-        return BertTokenizerFast(vocab_file=str(vocab_path(spec.name)), do_lower_case=True)
+        return BertTokenizerFast(vocab_file=str(vocab_path(spec)), do_lower_case=True)
     from transformers import AutoTokenizer
 
     return _online(lambda: AutoTokenizer.from_pretrained(spec.hf_name), spec, "Hugging Face")
@@ -149,11 +174,13 @@ def bertlab_home() -> Path:
     return Path(os.environ.get("BERTLAB_HOME") or Path.home() / ".cache" / "bertlab").expanduser()
 
 
-def build_dir(model: str | None = None) -> Path:
+def build_dir(model: str | ModelSpec | None = None) -> Path:
+    """Where the model's local build lives (``BERTLAB_HOME/models/<name>``)."""
     return bertlab_home() / "models" / get_spec(model).name
 
 
-def is_built(model: str | None = None) -> bool:
+def is_built(model: str | ModelSpec | None = None) -> bool:
+    """True when the build folder holds a complete build of the current :data:`BUILD_VERSION`."""
     marker = build_dir(model) / COMPLETE_MARKER
     try:
         return json.loads(marker.read_text()).get("build_version") == BUILD_VERSION
@@ -161,7 +188,7 @@ def is_built(model: str | None = None) -> bool:
         return False
 
 
-def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
+def ensure_built(model: str | ModelSpec | None = None, *, quiet: bool = False) -> Path:
     """Build the embedded model's TF checkpoint and hub-format SavedModels once; return the folder.
 
     The build happens in a temporary sibling folder that is renamed into place only when
@@ -171,8 +198,8 @@ def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
     spec = get_spec(model)
     if not spec.embedded:
         raise ModelUnavailableError(f"{spec.name} is an online model: nothing to build locally.")
-    target = build_dir(spec.name)
-    if is_built(spec.name):
+    target = build_dir(spec)
+    if is_built(spec):
         return target
     files = embedded_files_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +224,7 @@ def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
         try:
             staging.rename(target)
         except OSError:
-            if not is_built(spec.name):  # not another process finishing first
+            if not is_built(spec):  # not another process finishing first
                 raise
         say(f"bertlab: built {spec.name} in {time.time() - started:.0f} s")
     finally:
@@ -205,7 +232,7 @@ def ensure_built(model: str | None = None, *, quiet: bool = False) -> Path:
     return target
 
 
-def checkpoint_dir(model: str | None = None) -> Path:
+def checkpoint_dir(model: str | ModelSpec | None = None) -> Path:
     """The transformers TF checkpoint of the embedded model (``from_pretrained`` takes it)."""
     return ensure_built(model) / "tf_checkpoint"
 
@@ -213,32 +240,82 @@ def checkpoint_dir(model: str | None = None) -> Path:
 # --- What the lessons call -------------------------------------------------------------------
 
 
-def hub_handles(model: str | None = None) -> dict[str, str]:
+def hub_handles(model: str | ModelSpec | None = None) -> dict[str, str]:
     """Handles for ``hub.KerasLayer``: ``{"preprocess": ..., "encoder": ...}``.
 
-    Local SavedModels for the embedded model; TF Hub URLs for BERT-base (checked for
-    reachability so that offline use fails here, clearly, not deep inside TF Hub).
+    Local SavedModels for the embedded model; TF Hub URLs for BERT-base. A handle already
+    in the TF Hub cache (:func:`hub_module_dir`) is handed out as it is, since TF Hub loads
+    it offline; one that is not is checked for reachability, so that offline use fails
+    here, clearly, not deep inside TF Hub. Raises :class:`ModelUnavailableError`.
+    Also registers the TF Text ops the preprocessor needs, so a learner's own
+    ``hub.KerasLayer(handles["preprocess"])`` works without ``import tensorflow_text``
+    (else: ``Op type not registered 'CaseFoldUTF8'``).
     """
     spec = get_spec(model)
+    register_text_ops()
     if spec.embedded:
-        folder = ensure_built(spec.name)
+        folder = ensure_built(spec)
         return {"preprocess": str(folder / "hub_preprocess"), "encoder": str(folder / "hub_encoder")}
     if not spec.hub_encoder:
         raise ModelUnavailableError(
             f"{spec.name} has no TF Hub version; use load_tf_model({spec.name!r}) (Hugging Face) instead."
         )
-    for handle in (spec.hub_preprocess, spec.hub_encoder):
+    handles = {"preprocess": spec.hub_preprocess, "encoder": spec.hub_encoder}
+    for handle in handles.values():
+        folder = hub_module_dir(handle)
+        if folder.is_dir() and any(folder.iterdir()):  # tensorflow_hub's own test for "already downloaded"
+            _warn_if_standin(spec, folder)
+            continue
         problem = unreachable_reason(handle)
         if problem:
             raise ModelUnavailableError(
-                f"{spec.name} comes from TF Hub ({handle}), which is not reachable: {problem}. "
-                f"Connect to the internet, or use the embedded model: unset BERTLAB_MODEL or set "
-                f"BERTLAB_MODEL={DEFAULT_MODEL}."
+                f"{spec.name} comes from TF Hub ({handle}), which is neither in the TF Hub cache ({folder}) nor "
+                f"reachable: {problem}. Connect to the internet, or use the embedded model: unset BERTLAB_MODEL "
+                f"or set BERTLAB_MODEL={DEFAULT_MODEL}."
             )
-    return {"preprocess": spec.hub_preprocess, "encoder": spec.hub_encoder}
+    return handles
 
 
-def load_tf_model(model: str | None = None, task: str = "base", num_labels: int = 2, **kwargs):
+def hub_module_dir(handle: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where ``tensorflow_hub`` keeps a downloaded handle: ``<cache>/<SHA-1 of the handle URL>``.
+
+    The cache is ``cache_dir``, else TF Hub's own choice (``TFHUB_CACHE_DIR``, else
+    ``<temp>/tfhub_modules``).
+    """
+    if cache_dir is None:
+        from tensorflow_hub import resolver
+
+        cache_dir = resolver.tfhub_cache_dir(use_temp=True)
+    return Path(cache_dir) / hashlib.sha1(handle.encode("utf8")).hexdigest()
+
+
+def _warn_if_standin(spec: ModelSpec, folder: str | os.PathLike | None) -> None:
+    if folder is not None and (Path(folder) / STANDIN_MARKER).is_file():
+        warnings.warn(
+            f"{spec.name} here is bertlab's stand-in ({folder}): the real configuration and vocabulary with RANDOM "
+            "weights, built for offline tests of the BERT-base route. Its predictions mean nothing.",
+            RandomWeightsWarning,
+            stacklevel=3,
+        )
+
+
+def register_text_ops() -> None:
+    """Import ``tensorflow_text``, which registers the ops (``CaseFoldUTF8``, ``WordpieceTokenizeWithOffsets``...)
+    that BERT preprocessor SavedModels call; raise :class:`ModelUnavailableError` naming the fix if it fails."""
+    try:
+        import tensorflow_text  # noqa: F401
+    except (ImportError, OSError) as error:  # a wheel built for another TensorFlow fails with "undefined symbol"
+        import tensorflow as tf
+
+        minor = ".".join(tf.__version__.split(".")[:2])
+        raise ModelUnavailableError(
+            f"tensorflow_text cannot be imported ({type(error).__name__}: {str(error).splitlines()[0][:200]}), and "
+            "TF Hub's BERT preprocessor needs its ops. Install the version that matches TensorFlow "
+            f"{tf.__version__}:\n    pip install \"tensorflow-text=={minor}.*\"\nthen restart the kernel."
+        ) from error
+
+
+def load_tf_model(model: str | ModelSpec | None = None, task: str = "base", num_labels: int = 2, **kwargs):
     """A transformers TF model: ``TFBertModel`` (``task="base"``), a sequence classifier
     (``task="sequence-classification"``, with a new head of ``num_labels``) or a masked-LM
     model (``task="masked-lm"``, online models only: the embedded model has no MLM head)."""
@@ -256,13 +333,23 @@ def load_tf_model(model: str | None = None, task: str = "base", num_labels: int 
                 "[MASK] tokens. Use BERTLAB_MODEL=bert-base-uncased online, or train a head (lesson 04)."
             )
         classes = {"base": transformers.TFBertModel, "sequence-classification": transformers.TFBertForSequenceClassification}
-        return classes[task].from_pretrained(str(checkpoint_dir(spec.name)), **kwargs)
+        return classes[task].from_pretrained(str(checkpoint_dir(spec)), **kwargs)
     classes = {
         "base": transformers.TFAutoModel,
         "sequence-classification": transformers.TFAutoModelForSequenceClassification,
         "masked-lm": transformers.TFAutoModelForMaskedLM,
     }
-    return _online(lambda: classes[task].from_pretrained(spec.hf_name, **kwargs), spec, "Hugging Face")
+    loaded = _online(lambda: classes[task].from_pretrained(spec.hf_name, **kwargs), spec, "Hugging Face")
+    _warn_if_standin(spec, _hf_snapshot_dir(spec))
+    return loaded
+
+
+def _hf_snapshot_dir(spec: ModelSpec) -> Path | None:
+    """The cached Hugging Face snapshot folder of an online model, if there is one (``HF_HOME``)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(spec.hf_name, "config.json")
+    return Path(config).parent if isinstance(config, str) else None
 
 
 def unreachable_reason(url: str, timeout: float = 3.0) -> str | None:

@@ -1,10 +1,13 @@
 """Keras 2 selection, seeds, devices and the distribution strategy."""
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 
@@ -96,3 +99,162 @@ def test_quick_mode_reads_bertlab_quick(monkeypatch):
     assert env.quick_mode()
     monkeypatch.setenv("BERTLAB_QUICK", "0")
     assert not env.quick_mode()
+
+
+# --- training under a strategy: lesson 05's classifier on a tiny BERT ------------------------
+
+# One script for the three runs below (each in its own interpreter: devices, policies and
+# clusters are fixed per process). argv: mode (single, mirrored, worker, mixed), result file.
+STRATEGY_JOB = """
+import json, sys
+import numpy as np
+import bertlab, tensorflow as tf
+from transformers import BertConfig, TFBertModel
+from bertlab import env, finetuning
+
+mode, result_file = sys.argv[1], sys.argv[2]
+if mode == "mirrored":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+if mode == "mixed":
+    env.enable_mixed_precision(force=True)
+GLOBAL_BATCH, STEPS = 8, 3
+rng = np.random.default_rng(0)
+ids = rng.integers(1000, 2000, size=(GLOBAL_BATCH * STEPS, 12)).astype("int32")
+ids[:, 0], ids[:, -1] = 101, 102
+features = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+labels = (ids[:, 1] % 2).astype("int32")
+examples = {"index": np.arange(len(ids)), **features}
+
+
+def build(weights=None):
+    tf.keras.utils.set_random_seed(0)
+    # No dropout: replicas draw different masks, and the comparison is about the arithmetic.
+    config = BertConfig(vocab_size=2048, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    model = finetuning.build_functional_classifier(encoder=TFBertModel(config), dropout=0.0)
+    if weights is not None:
+        model.set_weights(weights)
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.05),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def dataset():
+    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(GLOBAL_BATCH)
+
+
+result = {}
+if mode == "mirrored":
+    single = build()
+    initial = single.get_weights()
+    result["single"] = single.fit(dataset(), epochs=2, verbose=0).history["loss"]
+    devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+    strategy = env.distribution_strategy(devices)
+    with strategy.scope():
+        mirrored = build(initial)
+    result["mirrored"] = mirrored.fit(dataset(), epochs=2, verbose=0).history["loss"]
+    result["replicas"] = strategy.num_replicas_in_sync
+    result["max_weight_difference"] = max(float(np.abs(a - b).max()) for a, b in
+                                          zip(single.get_weights(), mirrored.get_weights()))
+elif mode == "worker":
+    strategy = env.distribution_strategy()
+    shard = {}
+
+    def shard_of(context):
+        # Each worker reads its own shard of the examples, at the per-worker batch.
+        data = tf.data.Dataset.from_tensor_slices(examples).shard(context.num_input_pipelines, context.input_pipeline_id)
+        shard["indices"] = [int(i) for i in data.map(lambda e: e["index"]).as_numpy_iterator()]
+        data = data.map(lambda e: ({k: e[k] for k in features}, tf.gather(labels, e["index"])))
+        return data.repeat().batch(context.get_per_replica_batch_size(GLOBAL_BATCH))
+
+    with strategy.scope():
+        model = build()
+    initial = model.get_weights()
+    history = model.fit(tf.keras.utils.experimental.DatasetCreator(shard_of), epochs=1, steps_per_epoch=STEPS, verbose=0)
+    np.savez(result_file + ".npz", *model.get_weights())
+    result.update(multi_worker=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), replicas=strategy.num_replicas_in_sync, shard=shard["indices"],
+                  loss=history.history["loss"], changed=any(not np.allclose(a, b) for a, b in zip(initial, model.get_weights())))
+elif mode == "mixed":
+    model = build()
+    history = model.fit(dataset(), epochs=1, verbose=0)
+    result.update(policy=tf.keras.mixed_precision.global_policy().name, logits=model.output.dtype.name,
+                  encoder_compute=model.encoder.compute_dtype, loss_scaled=isinstance(model.optimizer, tf.keras.mixed_precision.LossScaleOptimizer),
+                  loss=history.history["loss"])
+json.dump(result, open(result_file, "w"))
+"""
+
+
+def start_job(mode: str, result_file, extra_env: dict | None = None) -> subprocess.Popen:
+    clean = {k: v for k, v in os.environ.items() if k not in env.KERAS2_VARIABLES and k != "TF_CONFIG"}
+    return subprocess.Popen([sys.executable, "-c", STRATEGY_JOB, mode, str(result_file)], env={**clean, **(extra_env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_job(process: subprocess.Popen, result_file) -> dict:
+    try:
+        _, stderr = process.communicate(timeout=480)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(result_file.read_text())
+
+
+@pytest.mark.slow
+def test_classifier_loss_under_mirrored_strategy_matches_one_device(tmp_path):
+    result = finish_job(start_job("mirrored", tmp_path / "mirrored.json"), tmp_path / "mirrored.json")
+    assert result["replicas"] == 2
+    np.testing.assert_allclose(result["mirrored"], result["single"], rtol=1e-4)
+    assert result["single"][1] < result["single"][0]  # it trained
+    assert result["max_weight_difference"] < 1e-4
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@pytest.mark.slow
+def test_two_workers_train_on_their_shards_and_end_with_identical_weights(tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    jobs = []
+    for index in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        jobs.append(start_job("worker", tmp_path / f"worker{index}.json", {"TF_CONFIG": config}))
+    results = [finish_job(job, tmp_path / f"worker{index}.json") for index, job in enumerate(jobs)]
+    assert [r["multi_worker"] for r in results] == [True, True]
+    assert [r["replicas"] for r in results] == [2, 2]
+    assert sorted(results[0]["shard"] + results[1]["shard"]) == list(range(24))  # disjoint shards, all examples
+    assert set(results[0]["shard"]).isdisjoint(results[1]["shard"])
+    assert results[0]["changed"] and results[1]["changed"]
+    first, second = (np.load(tmp_path / f"worker{index}.json.npz") for index in range(2))
+    assert len(first.files) == len(second.files) > 0
+    for name in first.files:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
+@pytest.mark.slow
+def test_classifier_trains_under_mixed_float16_with_float32_logits(tmp_path):
+    result = finish_job(start_job("mixed", tmp_path / "mixed.json"), tmp_path / "mixed.json")
+    assert result["policy"] == "mixed_float16" and result["encoder_compute"] == "float16"
+    assert result["logits"] == "float32"
+    assert result["loss_scaled"]  # Keras wraps the optimizer so float16 gradients do not underflow
+    assert np.isfinite(result["loss"][0])
+
+
+def test_tf_config_with_two_workers_asks_for_multi_worker_mirroring(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}))
+    assert env.cluster_workers() == 2
+    monkeypatch.setenv("TF_CONFIG", "not json")
+    with pytest.raises(ValueError, match="TF_CONFIG is set but is not"):
+        env.cluster_workers()
+    monkeypatch.delenv("TF_CONFIG")
+    assert env.cluster_workers() == 0

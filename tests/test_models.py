@@ -194,6 +194,49 @@ def test_half_written_or_outdated_cache_is_detected_and_rebuilt(fake_export):
     assert len(fake_export) == 6
 
 
+def test_load_tf_model_resolves_the_model_name_once(fake_export, monkeypatch):
+    import transformers
+
+    class CountingRegistry(dict):
+        lookups = []
+
+        def __getitem__(self, name):
+            self.lookups.append(name)
+            return super().__getitem__(name)
+
+    expected = str(models.build_dir("minilm-l6") / "tf_checkpoint")
+    registry = CountingRegistry(models.MODELS)
+    monkeypatch.setattr(models, "MODELS", registry)
+    monkeypatch.setattr(transformers.TFBertModel, "from_pretrained", lambda folder, **kwargs: folder)
+    assert models.load_tf_model("minilm-l6") == expected
+    assert registry.lookups == ["minilm-l6"], "the name is resolved at the public door only"
+    assert fake_export == ["checkpoint", "preprocess", "encoder"]
+
+
+@pytest.mark.slow
+def test_preprocess_handle_works_without_importing_tensorflow_text():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bertlab, tensorflow as tf, tensorflow_hub as hub\n"
+        "assert 'tensorflow_text' not in sys.modules\n"
+        "layer = hub.KerasLayer(bertlab.hub_handles('minilm-l6')['preprocess'])\n"
+        "print(layer(tf.constant(['How are you?']))['input_word_ids'].numpy()[0, :6].tolist())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == str(HOW_ARE_YOU)
+
+
+def test_broken_tensorflow_text_is_reported_with_the_matching_install_line(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow_text", None)  # import fails, as with a mismatched wheel
+    with pytest.raises(models.ModelUnavailableError, match=r"pip install \"tensorflow-text==\d+\.\d+\.\*\""):
+        models.hub_handles("minilm-l6")
+
+
 # --- registry and errors ---------------------------------------------------------------------
 
 
@@ -225,9 +268,10 @@ def test_missing_model_package_names_the_exact_install_line(monkeypatch):
         models.embedded_files_dir()
 
 
-def test_online_models_without_network_fail_with_the_offline_fix(monkeypatch):
+def test_online_models_without_network_fail_with_the_offline_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))  # an empty TF Hub cache
     monkeypatch.setattr(models, "unreachable_reason", lambda url, timeout=3.0: "gaierror: no DNS")
-    with pytest.raises(models.ModelUnavailableError, match="tfhub.dev.*not reachable.*BERTLAB_MODEL=minilm-l6"):
+    with pytest.raises(models.ModelUnavailableError, match="tfhub.dev.*nor reachable.*BERTLAB_MODEL=minilm-l6"):
         models.hub_handles("bert-base-uncased")
     with pytest.raises(models.ModelUnavailableError, match="no TF Hub version"):
         models.hub_handles("distilbert-base-uncased")
@@ -249,7 +293,8 @@ def test_embedded_model_has_no_masked_lm_head_and_says_so():
         models.load_tf_model("minilm-l6", task="masked-lm")
 
 
-def test_online_handles_are_the_tf_hub_urls_when_reachable(monkeypatch):
+def test_online_handles_are_the_tf_hub_urls_when_reachable(monkeypatch, tmp_path):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))  # an empty TF Hub cache
     monkeypatch.setattr(models, "unreachable_reason", lambda url, timeout=3.0: None)
     assert models.hub_handles("bert-base-uncased") == {
         "preprocess": "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3",

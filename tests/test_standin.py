@@ -1,0 +1,130 @@
+"""The BERT-base stand-in loads offline through the real libraries' code, labelled as random."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+from bertlab import models, standin
+
+SPEC = models.get_spec("bert-base-uncased")
+HOW_ARE_YOU = [101, 2129, 2024, 2017, 1029, 102]
+
+
+def test_stand_in_configuration_is_bert_base_uncased():
+    config = standin.BERT_BASE_CONFIG
+    assert (config["vocab_size"], config["num_hidden_layers"], config["hidden_size"]) == (30522, 12, 768)
+    assert (config["num_attention_heads"], config["intermediate_size"], config["max_position_embeddings"]) == (12, 3072, 512)
+    assert (SPEC.num_layers, SPEC.hidden_size) == (config["num_hidden_layers"], config["hidden_size"])
+
+
+def test_build_command_refuses_to_guess_the_caches(capsys):
+    with pytest.raises(SystemExit):
+        standin.main(["build"])
+    assert "--hf-home" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_standin(tmp_path_factory):
+    """The tiny stand-in (same vocabulary and interfaces, 2 layers of 32) in fresh caches."""
+    root = tmp_path_factory.mktemp("standin")
+    caches = {"HF_HOME": str(root / "hf"), "TFHUB_CACHE_DIR": str(root / "tfhub")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bertlab.standin", "build", "--tiny", "--hf-home", caches["HF_HOME"],
+         "--tfhub-cache-dir", caches["TFHUB_CACHE_DIR"]],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return caches, json.loads(result.stdout)
+
+
+def run_offline(caches: dict, code: str) -> subprocess.CompletedProcess:
+    """A fresh interpreter that sees only the stand-in caches and may not reach the network."""
+    env = dict(os.environ, **caches, HF_HUB_OFFLINE="1", BERTLAB_MODEL="bert-base-uncased")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_stand_in_is_where_the_libraries_look(tiny_standin):
+    caches, summary = tiny_standin
+    snapshot = summary["snapshot"]
+    refs = os.path.join(caches["HF_HOME"], "hub", "models--bert-base-uncased", "refs", "main")
+    assert open(refs).read() == os.path.basename(snapshot)
+    assert {"config.json", "tf_model.h5", "vocab.txt", "tokenizer.json", models.STANDIN_MARKER} <= set(os.listdir(snapshot))
+    for key, handle in (("preprocess", SPEC.hub_preprocess), ("encoder", SPEC.hub_encoder)):
+        assert summary["hub"][key] == str(models.hub_module_dir(handle, caches["TFHUB_CACHE_DIR"]))
+        assert os.path.isfile(os.path.join(summary["hub"][key], "saved_model.pb"))
+        assert json.load(open(os.path.join(summary["hub"][key], models.STANDIN_MARKER)))["handle"] == handle
+
+
+@pytest.mark.slow
+def test_transformers_and_tf_hub_load_the_stand_in_offline_by_their_real_names(tiny_standin):
+    caches, _ = tiny_standin
+    result = run_offline(caches, f"""
+        import warnings, numpy as np
+        import bertlab, tensorflow as tf, tensorflow_hub as hub, tensorflow_text, transformers
+        from bertlab import models
+        models.unreachable_reason = lambda url, timeout=3.0: "the test forbids the network"
+        model = transformers.TFAutoModel.from_pretrained("bert-base-uncased")
+        tokenizer = transformers.AutoTokenizer.from_pretrained("bert-base-uncased")
+        assert tokenizer("How are you?")["input_ids"] == {HOW_ARE_YOU}, tokenizer("How are you?")
+        assert model.config.vocab_size == 30522 and model.config.num_hidden_layers == 2
+        assert models.vocab_path().read_text() == models.vocab_path("minilm-l6").read_text()  # the real vocabulary
+        preprocess = hub.KerasLayer("{SPEC.hub_preprocess}")
+        encoder = hub.KerasLayer("{SPEC.hub_encoder}")
+        inputs = preprocess(tf.constant(["How are you?"]))
+        assert inputs["input_word_ids"].numpy()[0, :6].tolist() == {HOW_ARE_YOU}
+        outputs = encoder(inputs)
+        assert len(outputs["encoder_outputs"]) == 2 and outputs["sequence_output"].shape == (1, 128, 32)
+        reference = model(input_ids=inputs["input_word_ids"], attention_mask=inputs["input_mask"],
+                          token_type_ids=inputs["input_type_ids"])
+        np.testing.assert_allclose(outputs["sequence_output"], reference.last_hidden_state, atol=1e-5)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert bertlab.hub_handles() == {{"preprocess": "{SPEC.hub_preprocess}", "encoder": "{SPEC.hub_encoder}"}}
+            bertlab.load_tf_model(task="sequence-classification", num_labels=3)
+        labels = [w for w in caught if issubclass(w.category, models.RandomWeightsWarning)]
+        print(len(labels), "RANDOM weights" in str(labels[0].message))
+        """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == ["3", "True"]  # two hub handles + the Hugging Face model
+
+
+# --- hub_handles: the cache first -------------------------------------------------------------
+
+
+def no_network(monkeypatch):
+    monkeypatch.setattr(models, "unreachable_reason", lambda url, timeout=3.0: "gaierror: no DNS")
+
+
+def test_hub_handles_hands_out_cached_modules_without_the_network(monkeypatch, tmp_path):
+    no_network(monkeypatch)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    for handle in (SPEC.hub_preprocess, SPEC.hub_encoder):
+        folder = models.hub_module_dir(handle)
+        folder.mkdir()
+        (folder / "saved_model.pb").write_bytes(b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a real download carries no stand-in marker: no warning
+        assert models.hub_handles("bert-base-uncased") == {"preprocess": SPEC.hub_preprocess, "encoder": SPEC.hub_encoder}
+
+
+def test_hub_handles_names_the_handle_missing_from_both_cache_and_network(monkeypatch, tmp_path):
+    no_network(monkeypatch)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    folder = models.hub_module_dir(SPEC.hub_preprocess)
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"")
+    models.hub_module_dir(SPEC.hub_encoder).mkdir()  # an empty folder is not a download (TF Hub's own rule)
+    with pytest.raises(models.ModelUnavailableError, match=r"L-12_H-768_A-12/4\), which is neither in the TF Hub cache"):
+        models.hub_handles("bert-base-uncased")
+
+
+def test_hub_module_dir_is_tensorflow_hubs_own_cache_folder(monkeypatch, tmp_path):
+    from tensorflow_hub import compressed_module_resolver
+
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    assert str(models.hub_module_dir(SPEC.hub_encoder)) == compressed_module_resolver._module_dir(SPEC.hub_encoder)
