@@ -628,3 +628,40 @@ def test_missing_data_is_an_error_of_the_run_not_a_zero(tmp_path, monkeypatch, c
     notebook = json.loads(captured.out)["notebooks"][0]
     assert notebook["points"] is None and notebook["exercises"] == []
     assert "could not compute their expected answers" in captured.err
+
+
+@pytest.mark.slow
+def test_check_in_a_jupyter_kernel_applies_the_scoring_rule():
+    """What the crafted notebooks above score from the terminal, check() says in Jupyter."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+
+    def run(code: str) -> str:
+        msg_id, out = client.execute(code), []
+        while True:
+            msg = client.get_iopub_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] in ("display_data", "execute_result"):
+                out.append(msg["content"]["data"].get("text/plain", ""))
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return "".join(out)
+
+    try:
+        run(SETUP + "\ndemo = np.ones((2, 3, 4))\nscale = float(2)")
+        run("def helper(w):\n    return w.sum(1)")
+        run("%%time\n# GRADED FUNCTION: masked_mean_pool\ndef masked_mean_pool(sequence_output, input_mask):\n"
+            "    w = np.asarray(input_mask, float)[:, :, None]\n    return (np.asarray(sequence_output) * w).sum(1) / helper(w)\n"
+            "print(masked_mean_pool(demo, np.ones((2, 3))).shape)")
+        assert run('check("lesson03.masked_mean_pool", masked_mean_pool)').startswith("✓ masked_mean_pool: passed")
+        run("def masked_mean_pool(sequence_output, input_mask):\n"
+            "    w = np.asarray(input_mask, float)[:, :, None] * scale / scale\n"
+            "    return (np.asarray(sequence_output) * w).sum(1) / w.sum(1)")
+        out = run('check("lesson03.masked_mean_pool", masked_mean_pool)')
+        assert out.startswith("✗ masked_mean_pool: masked_mean_pool uses scale, which scoring does not define")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

@@ -555,6 +555,8 @@ def check(key: str, learner_fn) -> None:
         show(Result(name, 0, 0, "failed", _one_line(f"cannot grade: {why}")))
         return None
     scored = _scored_names_in_this_session() if _in_notebook() else None
+    if scored is not None and getattr(learner_fn, "__name__", None) not in scored:
+        scored = None  # the cell that defined it is not in the history: the rule cannot be applied
     outside = unscored_globals(learner_fn, scored) if scored is not None and callable(learner_fn) else []
     if outside:
         names = ", ".join(outside)
