@@ -526,6 +526,8 @@ def crafted(tmp_path_factory):
         os.chdir(cwd)
     assert os.environ.get("BERTLAB_DATA") == data_dir
     payload = json.loads(out.getvalue())
+    for notebook in payload["notebooks"]:
+        notebook["path"] = str(folder / notebook["path"])  # relative to the folder scored from
     by_name = {Path(n["path"]).name: n for n in payload["notebooks"]}
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
     return {"status": status, "payload": payload, "rows": rows,
@@ -555,12 +557,13 @@ def test_sys_exit_and_keyboard_interrupt_fail_their_exercise_and_the_table_goes_
     messages = {e["name"]: e["message"] for e in notebook["exercises"]}
     assert messages["masked_mean_pool"].startswith("raised SystemExit")
     assert messages["cosine_similarity_matrix"].startswith("raised KeyboardInterrupt")
+    assert main(["score", notebook["path"], "--fail-under", "100", "--notebook-timeout", "120"]) == 1
 
 
 @pytest.mark.slow
 def test_a_notebooks_environment_and_directory_changes_stay_in_its_process(crafted):
-    assert crafted["nb"]["environment"]["points"] == 6
-    assert crafted["nb"]["right_after_patch"]["points"] == 6
+    # Scored with relative paths from one folder: a notebook's os.chdir would lose the others.
+    assert [crafted["nb"][key]["points"] for key in ("environment", "prints", "right_after_patch")] == [6, 6, 6]
 
 
 @pytest.mark.slow
