@@ -510,7 +510,8 @@ def crafted(tmp_path_factory):
                     "demo_a = np.ones((3, 4))"],
             cell_prefix={"cosine_similarity_matrix": "%%time\n"},
             cell_suffix={"most_different_layer": "\n\nprint(most_different_layer(demo_a, demo_a))"}),
-        "other_lesson": _lesson03(folder, "03_other_lesson.ipynb", {}, lesson="lesson04"),
+        "other_lesson": _lesson03(folder, "03_other_lesson.ipynb", {"most_different_layer": "    return syntax error"},
+                                  lesson="lesson04"),
     }
     (folder / "03_unreadable.ipynb").write_text("{ this is not json")
     paths["unreadable"] = folder / "03_unreadable.ipynb"
@@ -598,6 +599,9 @@ def test_helpers_demos_pandas_options_and_cell_magics_score_as_check_does(crafte
 def test_check_cells_naming_another_lesson_are_flagged(crafted):
     notebook = crafted["nb"]["other_lesson"]
     assert notebook["lesson"] == "lesson03" and "lesson04" in notebook["flags"][0]
+    messages = {e["name"]: e["message"] for e in notebook["exercises"]}
+    assert messages["most_different_layer"].startswith("its cell raised SyntaxError")
+    assert messages["masked_mean_pool"] == core.NOT_IMPLEMENTED
 
 
 @pytest.mark.slow
