@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,16 +27,21 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_MINUTES = 2.0
 
 
-def run_once(paths: list[Path], jobs: int | None) -> tuple[float, dict]:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the scorer and its workers, once waited for
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(paths: list[Path], jobs: int | None) -> tuple[float, float, dict]:
     command = [sys.executable, "-m", "bertlab.grading", "score", "--json", *map(str, paths)]
     if jobs:
         command += ["--jobs", str(jobs)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     if done.returncode not in (0, 1):
         raise SystemExit(f"scoring failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    return seconds, json.loads(done.stdout)
+    return seconds, cpu, json.loads(done.stdout)
 
 
 def main() -> int:
@@ -47,10 +53,11 @@ def main() -> int:
     solutions = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
     learners = [ROOT / "notebooks" / p.name for p in solutions]
     before = load_average()
-    runs, payload = [], None
+    runs, cpu_runs, payload = [], [], None
     for _ in range(args.repeats):
-        seconds, payload = run_once(solutions + learners, args.jobs)
+        seconds, cpu, payload = run_once(solutions + learners, args.jobs)
         runs.append(seconds)
+        cpu_runs.append(cpu)
     after = load_average()
 
     by_path = {Path(n["path"]).resolve(): n for n in payload["notebooks"]}
@@ -60,6 +67,9 @@ def main() -> int:
     minutes = statistics.median(runs) / 60
     metrics = {
         "score_12_notebooks_minutes": minutes,
+        # CPU time of the scorer and its workers: what the 2 cores must do, whatever else runs on them
+        "cpu_minutes": statistics.median(cpu_runs) / 60,
+        "idle_2_core_estimate_minutes": statistics.median(cpu_runs) / 60 / 2,
         "per_notebook_seconds_median": statistics.median(n["seconds"] for n in payload["notebooks"]),
         "solution_score_percent": 100 * solution_points / solution_max,
         "learner_score_percent": 100 * learner_points / solution_max,

@@ -152,3 +152,32 @@ def checked_exercise(cell) -> str | None:
         return None
     match = CHECK_CALL.search(source(cell))
     return match.group(2) if match else None
+
+
+def scored_modules(cells) -> tuple[dict, dict, dict]:
+    """For a notebook's cells: {index: what the scorer runs of it}, {index: SyntaxError},
+    {exercise name: index of its graded cell}."""
+    modules, errors, graded = {}, {}, {}
+    for index, cell in enumerate(cells):
+        name = graded_name(cell)
+        if name:
+            graded[name] = index
+        try:
+            module = scored_module(cell)
+        except SyntaxError as error:
+            errors[index] = error
+            continue
+        if module is not None:
+            modules[index] = module
+    return modules, errors, graded
+
+
+def static_stubs(modules, names: set[str]) -> set[str]:
+    """Exercises whose every binding in the scored code is a stub function: "not implemented yet"
+    without preparing or running anything (an untouched learner notebook costs no grading)."""
+    bindings: dict[str, list] = {name: [] for name in names}
+    for module in modules:
+        for node in module.body:
+            for name in defined_names([node]) & set(names):
+                bindings[name].append(node)
+    return {name for name, nodes in bindings.items() if nodes and all(is_stub(node) for node in nodes)}

@@ -53,19 +53,6 @@ def _error_line(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-def _static_stubs(modules: dict, names: set[str]) -> set[str]:
-    """Exercises whose every binding in the scored code is a stub function: "not implemented yet"
-    without preparing or running anything (a learner notebook costs seconds)."""
-    from bertlab.grading import cells
-
-    bindings: dict[str, list] = {name: [] for name in names}
-    for module in modules.values():
-        for node in module.body:
-            for name in cells.defined_names([node]) & names:
-                bindings[name].append(node)
-    return {name for name, nodes in bindings.items() if nodes and all(cells.is_stub(node) for node in nodes)}
-
-
 def score(request: dict, channel) -> None:
     path, lesson, timeout = request["path"], request["lesson"], request.get("timeout") or None
     try:
@@ -83,19 +70,9 @@ def score(request: dict, channel) -> None:
 
     with open(path, encoding="utf-8") as file:
         nb = json.load(file)
-    modules, errors, graded_cells = {}, {}, {}
-    for index, cell in enumerate(nb.get("cells", [])):
-        name = cells.graded_name(cell)
-        if name:
-            graded_cells[name] = index
-        try:
-            module = cells.scored_module(cell)
-        except SyntaxError as error:
-            errors[index] = _error_line(error)
-            continue
-        if module is not None:
-            modules[index] = module
-    stubs = _static_stubs(modules, {g.name for g in graders})
+    modules, errors, graded_cells = cells.scored_modules(nb.get("cells", []))
+    errors = {index: _error_line(error) for index, error in errors.items()}
+    stubs = cells.static_stubs(modules.values(), {g.name for g in graders})
 
     for g in graders:
         if g.name in stubs or g.prepare is None:
