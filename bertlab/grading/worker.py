@@ -125,7 +125,7 @@ def score(request: dict, channel) -> None:
         grade(name)
 
 
-def main() -> int:
+def main() -> None:
     request = json.loads(sys.stdin.readline())
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     # What the notebook and TensorFlow print (Python or C level) goes to the log, not the channel.
@@ -137,8 +137,10 @@ def main() -> int:
     score(request, channel)
     _send(channel, "done", seconds=time.perf_counter() - start)
     channel.close()
-    return 0
+    log.flush()
+    # Not sys.exit: a thread the notebook started must not keep the process (and the run) alive.
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
