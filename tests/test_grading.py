@@ -500,7 +500,8 @@ def crafted(tmp_path_factory):
                                                           "masked_mean_pool": RIGHT_03["masked_mean_pool"]}),
         "prints": _lesson03(folder / "alice", "03_prints.ipynb", RIGHT_03, before=[
             "def noisy(_=print('{\"kind\": \"result\", \"name\": \"x\"') or os.write(1, b'not json {') "
-            "or os.write(2, b'{')):\n    pass"]),
+            "or os.write(2, b'{')):\n    pass",
+            "import threading\ndef linger(_=threading.Thread(target=time.sleep, args=(10**6,)).start()):\n    pass"]),
         "jupyter_style": _lesson03(
             folder, "03_jupyter_style.ipynb",
             {**RIGHT_03, "masked_mean_pool": "    return weighted_mean(np.asarray(sequence_output), np.asarray(input_mask))"},
@@ -584,8 +585,9 @@ def test_a_crashing_notebook_keeps_what_was_graded_and_flags_the_rest(crafted):
 
 
 @pytest.mark.slow
-def test_json_stays_valid_whatever_the_notebooks_print(crafted):
-    assert crafted["nb"]["prints"]["points"] == 6  # and the fixture parsed the JSON
+def test_json_stays_valid_whatever_the_notebooks_print_or_leave_running(crafted):
+    notebook = crafted["nb"]["prints"]  # the fixture parsed the JSON
+    assert notebook["points"] == 6 and notebook["error"] is None and notebook["seconds"] < 60
 
 
 @pytest.mark.slow
