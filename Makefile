@@ -30,10 +30,10 @@ doctor: setup
 
 # Regenerate the learner notebooks from the solution notebooks.
 notebooks: setup
-	$(BIN)/python -m bertlab.notebooks build
+	$(BIN)/python -m tools.notebooks build
 
 notebooks-check: setup
-	$(BIN)/python -m bertlab.notebooks build --check
+	$(BIN)/python -m tools.notebooks build --check
 
 # Score learner notebooks: make score (all) or make score NB=notebooks/01_installation.ipynb
 NB ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)

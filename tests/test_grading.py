@@ -7,15 +7,20 @@ The proofs run over every ``bertlab/grading/lessonNN.py`` and every
 """
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
+import os
 import re
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 from bertlab.grading import core
-from bertlab.grading.__main__ import cell_role, lesson_of, main, score_notebook
+from bertlab.grading.__main__ import cell_role, lesson_of, main, score_all, score_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -46,13 +51,46 @@ def test_a_passing_answer_earns_all_points_and_a_pass_line():
     assert result.line() == "✓ pack_pair: passed (2/2 points)"
 
 
-def test_a_stub_reads_not_implemented_yet():
-    def stub(x):
-        raise NotImplementedError()
+def _notebook_function(source: str, name: str, namespace: dict | None = None):
+    """A function defined the way a notebook cell defines it (code named like a cell, not a file)."""
+    namespace = {"np": np} if namespace is None else namespace
+    exec(compile(source, "<cell 7>", "exec"), namespace)
+    return namespace[name]
 
+
+def test_a_stub_reads_not_implemented_yet():
+    stub = _notebook_function("def stub(x):\n    raise NotImplementedError()", "stub")
     result = core.run_grader(_grader(lambda fn: fn(1)), stub)
     assert (result.status, result.points, result.message) == ("not implemented", 0, "not implemented yet")
     assert result.line() == "✗ exercise: not implemented yet"
+
+
+def _library_function(x):  # stands for a library (a file, not a notebook cell)
+    raise NotImplementedError("Cannot convert a symbolic tf.Tensor to a numpy array")
+
+
+def test_a_librarys_not_implemented_error_is_a_failure_not_a_stub():
+    answer = _notebook_function("def answer(x):\n    return library_function(x)", "answer",
+                                {"library_function": _library_function})
+    result = core.run_grader(_grader(lambda fn: fn(1)), answer)
+    assert result.status == "failed"
+    assert result.message == "raised NotImplementedError: Cannot convert a symbolic tf.Tensor to a numpy array"
+
+
+def test_a_learners_assert_message_is_reported_as_their_error_not_as_a_hint():
+    answer = _notebook_function("def answer(x):\n    assert x > 5, 'use a bigger x'\n    return x", "answer")
+    result = core.run_grader(_grader(lambda fn: fn(1)), answer)
+    assert result.message == "raised AssertionError: use a bigger x"
+
+
+@pytest.mark.parametrize("statement", ["sys.exit(0)", "raise KeyboardInterrupt"])
+def test_system_exit_or_keyboard_interrupt_in_a_learner_function_is_a_failed_exercise(statement):
+    import sys
+
+    answer = _notebook_function(f"def answer(x):\n    {statement}", "answer", {"sys": sys})
+    result = core.run_grader(_grader(lambda fn: fn(1)), answer)
+    assert result.status == "failed" and result.points == 0
+    assert result.message.split(":")[0] in ("raised SystemExit", "raised KeyboardInterrupt")
 
 
 def test_a_grading_error_shows_its_hint_on_one_line():
@@ -94,11 +132,10 @@ def test_results_render_green_and_red_in_html_and_ansi():
 
 
 def test_check_prints_one_line_and_never_raises(capsys):
-    def stub(vocab_size, hidden_size, num_layers, ff_size, max_positions):
-        raise NotImplementedError()
-
-    assert core.check("lesson01.count_bert_parameters", stub) is None
-    assert capsys.readouterr().out == "✗ count_bert_parameters: not implemented yet\n"
+    stub = _notebook_function("def masked_mean_pool(sequence_output, input_mask):\n    raise NotImplementedError()",
+                              "masked_mean_pool")
+    assert core.check("lesson03.masked_mean_pool", stub) is None
+    assert capsys.readouterr().out == "✗ masked_mean_pool: not implemented yet\n"
 
 
 def test_check_of_an_unknown_exercise_names_the_known_ones(capsys):
@@ -143,6 +180,152 @@ def test_the_audit_catches_a_wrong_answer_that_passes_or_gives_another_hint():
 
 
 # ---------------------------------------------------------------------------------------
+# Graders do not trust the learner's namespace
+# ---------------------------------------------------------------------------------------
+def _zeros_pool(sequence_output, input_mask):
+    return np.zeros((len(sequence_output), np.shape(sequence_output)[2]))
+
+
+def test_patching_np_allclose_before_grading_does_not_pass_zeros(monkeypatch):
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)  # a notebook cell did this
+    result = core.grade("lesson03.masked_mean_pool", _zeros_pool)
+    assert result.status == "failed", result.line()
+    assert np.allclose is not core._SNAPSHOTS["numpy"][1]["allclose"] or np.allclose(1, 2) is False
+
+
+def test_patching_numpy_inside_the_learner_function_is_undone_after_the_call():
+    original = np.allclose
+    answer = _notebook_function(
+        "def masked_mean_pool(sequence_output, input_mask):\n"
+        "    np.allclose = lambda *a, **k: True\n"
+        "    np.isclose = lambda *a, **k: True\n"
+        "    return np.zeros((len(sequence_output), np.shape(sequence_output)[2]))", "masked_mean_pool")
+    result = core.grade("lesson03.masked_mean_pool", answer)
+    assert result.status == "failed"
+    assert np.allclose is original
+
+
+def test_replacing_the_graders_own_functions_passes_nothing():
+    from bertlab.grading import lesson03
+
+    answer = _notebook_function(
+        "def cosine_similarity_matrix(a, b):\n"
+        "    lesson03._cosine_cases = lambda: []\n"
+        "    lesson03.GradingError = KeyError\n"
+        "    return np.zeros((len(a), len(b)))", "cosine_similarity_matrix", {"np": np, "lesson03": lesson03})
+    assert core.grade("lesson03.cosine_similarity_matrix", answer).status == "failed"
+    assert core.grade("lesson03.cosine_similarity_matrix", answer).status == "failed"
+
+
+def test_an_answer_object_with_its_own_equality_is_refused():
+    class AlwaysEqual(list):
+        def __eq__(self, other):
+            return True
+
+    result = core.grade("lesson06.class_weights", lambda labels: AlwaysEqual())
+    assert result.status == "failed" and "got list" in result.message or "dict" in result.message
+
+
+def test_calling_bertlabs_own_answer_earns_no_points_and_says_so():
+    from bertlab import spam
+
+    result = core.grade("lesson06.threshold_for_precision", lambda y, s, t: spam.threshold_for_precision(y, s, t))
+    assert (result.status, result.points) == ("failed", 0)
+    assert "calls bertlab.spam.threshold_for_precision" in result.message
+    assert result.notes == ["used bertlab.spam.threshold_for_precision"]
+
+
+def test_calling_another_librarys_answer_passes_and_is_reported():
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    result = core.grade("lesson03.cosine_similarity_matrix", lambda a, b: cosine_similarity(a, b))
+    assert result.passed and result.notes == ["used sklearn.metrics.pairwise.cosine_similarity"]
+    assert "used sklearn.metrics.pairwise.cosine_similarity" in result.line()
+
+
+# ---------------------------------------------------------------------------------------
+# No false zeros
+# ---------------------------------------------------------------------------------------
+def test_a_list_from_train_test_split_is_a_right_split():
+    from sklearn.model_selection import train_test_split
+
+    def stratified_split(labels, test_share, seed):
+        return train_test_split(np.arange(len(labels)), test_size=test_share, stratify=labels, random_state=seed)
+
+    assert core.grade("lesson06.stratified_split", stratified_split).passed
+
+
+def test_mask_tokens_may_return_a_list():
+    from bertlab.grading import lesson04
+
+    def mask_tokens(ids, special_ids, mask_id, vocab_size, rng):
+        return list(lesson04._reference_mask(ids, special_ids, mask_id, vocab_size, rng))
+
+    assert core.grade("lesson04.mask_tokens", mask_tokens).passed
+
+
+def test_plain_numpy_masked_mean_pool_passes():
+    def masked_mean_pool(sequence_output, input_mask):
+        return (sequence_output * input_mask[:, :, None]).sum(axis=1) / input_mask.sum(axis=1, keepdims=True)
+
+    assert core.grade("lesson03.masked_mean_pool", masked_mean_pool).passed
+
+
+def test_any_threshold_with_the_same_predictions_passes():
+    from bertlab.grading import lesson06
+
+    def threshold_for_precision(y_true, scores, target_precision):
+        for y, s, target, want in lesson06._threshold_cases():
+            if np.array_equal(s, scores) and target == target_precision:
+                below = s[s < want]
+                return (below.max() + want) / 2 if below.size else want / 2  # lower, same predictions
+
+    assert core.grade("lesson06.threshold_for_precision", threshold_for_precision).passed
+
+
+@pytest.mark.slow
+def test_predict_pair_that_zeroes_the_models_weights_fails_and_the_model_is_restored():
+    import tensorflow as tf
+
+    from bertlab.grading import lesson05
+
+    def predict_pair(model, tokenizer, sentence1, sentence2):
+        for w in model.weights:
+            w.assign(tf.zeros_like(w))
+        probabilities = tf.nn.softmax(model(dict(tokenizer(sentence1, sentence2, return_tensors="tf")), training=False))
+        return int(np.argmax(probabilities[0])), probabilities.numpy()[0]
+
+    result = core.grade("lesson05.predict_pair", predict_pair)
+    assert result.status == "failed" and "changed the model's weights" in result.message
+    _, model, weights, _ = lesson05._pair_predictions()[0]
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
+
+
+# ---------------------------------------------------------------------------------------
+# The scoring rule, in check() and in the scorer
+# ---------------------------------------------------------------------------------------
+def test_the_scorer_runs_definitions_and_literal_constants_only():
+    from bertlab.grading import cells
+
+    code = ("import numpy as np\nimport pandas as pd\npd.set_option('display.max_rows', 5)\nLIMIT = 3\n"
+            "model = build()\ndef f(x):\n    return x\nprint(f(demo))\nclass C:\n    pass")
+    kept = cells.scored_statements(code)
+    assert cells.defined_names(kept) == {"np", "pd", "LIMIT", "f", "C"}
+    assert cells.python_source("%%time\n# GRADED FUNCTION: f\ndef f():\n    pass").startswith("# GRADED FUNCTION: f")
+    assert cells.python_source("%%bash\nls") is None
+    assert cells.graded_name({"cell_type": "code", "source": "%%time\n# GRADED FUNCTION: f\ndef f(): pass"}) == "f"
+
+
+def test_check_names_notebook_variables_that_scoring_does_not_define():
+    namespace = {"np": np}
+    exec(compile("tokenizer = object()\nLIMIT = 3\n"
+                 "def helper(x):\n    return tokenizer, LIMIT\n"
+                 "def f(x):\n    return helper(x) + (np.zeros(1),)", "<cell 2>", "exec"), namespace)
+    assert core.unscored_globals(namespace["f"], {"np", "LIMIT", "helper", "f"}) == ["tokenizer"]
+    assert core.unscored_globals(namespace["f"], {"np", "LIMIT", "helper", "f", "tokenizer"}) == []
+
+
+# ---------------------------------------------------------------------------------------
 # The proofs, over every lesson
 # ---------------------------------------------------------------------------------------
 def test_grading_modules_are_found():
@@ -164,7 +347,7 @@ def test_each_wrong_answer_is_rejected_with_its_hint(g, answer):
 
 
 def test_every_lesson_module_has_a_solution_notebook():
-    notebooks = {lesson_of(path) for path in SOLUTIONS}
+    notebooks = {lesson_of(path)[0] for path in SOLUTIONS}
     assert set(LESSONS) <= notebooks, f"grading modules without a notebook: {set(LESSONS) - notebooks}"
 
 
@@ -174,7 +357,8 @@ def test_graded_cells_check_cells_and_graders_name_the_same_exercises(path):
     graded = [_source(c).split("\n", 1)[0].split(":", 1)[1].strip() for c in cells if cell_role(c) == "graded"]
     if not graded:
         pytest.skip(f"{path.name} has no exercises")  # a lesson without exercises needs no graders
-    lesson = lesson_of(path)
+    lesson, flags = lesson_of(path, json.loads(path.read_text(encoding="utf-8")))
+    assert flags == []
     graders = [g.name for g in core.load_lesson(lesson)]
     assert sorted(graded) == sorted(graders)
     for name in graded:
@@ -187,22 +371,28 @@ def test_graded_cells_check_cells_and_graders_name_the_same_exercises(path):
             assert "check(" in following, f"cell {index + 1} should be the check cell of cell {index}"
 
 
+@pytest.fixture(scope="module")
+def course_scores():
+    """The 6 solution and 6 learner notebooks, scored in one parallel run (as `make score` does)."""
+    return {s.path: s for s in score_all(SOLUTIONS + LEARNERS)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
-def test_every_solution_notebook_scores_full_marks(path):
-    score = score_notebook(path)
+def test_every_solution_notebook_scores_full_marks(course_scores, path):
+    score = course_scores[path]
     failures = [r.line() for r in score.results if not r.passed]
-    assert not failures and not score.cell_errors, failures + score.cell_errors
-    assert score.points == score.max_points
+    assert not failures and not score.cell_errors and not score.error, failures + score.cell_errors
+    assert score.points == score.max_points > 0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LEARNERS, ids=lambda p: p.name)
-def test_every_untouched_learner_notebook_scores_zero_with_not_implemented_yet(path):
-    score = score_notebook(path)
-    assert score.points == 0
+def test_every_untouched_learner_notebook_scores_zero_with_not_implemented_yet(course_scores, path):
+    score = course_scores[path]
+    assert score.points == 0 and score.max_points > 0
     assert [r.message for r in score.results] == [core.NOT_IMPLEMENTED] * len(score.results)
-    assert not score.cell_errors
+    assert not score.cell_errors and not score.error
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,72 +401,276 @@ def test_every_untouched_learner_notebook_scores_zero_with_not_implemented_yet(p
 LESSON01 = ROOT / "notebooks" / "01_installation.ipynb"
 
 
-def test_the_scorer_runs_only_setup_import_and_graded_cells():
+def test_the_scorer_runs_only_definitions_of_the_setup_import_and_graded_cells():
     roles = [cell_role(c) for c in _cells(ROOT / "notebooks" / "solutions" / "01_installation.ipynb")]
     ran = [r for r in roles if r]
-    assert ran[0] == "setup" and ran.count("graded") == 2 and set(ran) <= {"setup", "imports", "graded"}
+    assert ran[0] == "setup" and ran.count("graded") == 2 and set(ran) <= {"setup", "definitions", "graded"}
     code_cells = [c for c in _cells(LESSON01) if c["cell_type"] == "code"]
     assert len(ran) < len(code_cells) // 2  # the model builds, the doctor and the demos are not run
 
 
 @pytest.mark.slow
-def test_score_prints_a_table_and_the_total_and_exits_zero(capsys):
+def test_score_prints_a_table_and_the_total_and_fail_under_and_json(capsys):
     assert main(["score", str(LESSON01)]) == 0
     out = capsys.readouterr().out
     assert re.search(r"count_bert_parameters\s+0/3\s+✗ not implemented yet", out)
     assert re.search(r"dummy_inputs\s+0/2\s+✗ not implemented yet", out)
     assert out.rstrip().endswith("TOTAL 0/5 points")
-
-
-@pytest.mark.slow
-def test_fail_under_exits_one_below_the_threshold_and_json_reports_each_exercise(capsys):
     assert main(["score", "--fail-under", "100", "--json", str(LESSON01)]) == 1
     payload = json.loads(capsys.readouterr().out)
     assert (payload["points"], payload["max_points"]) == (0, 5)
     assert [e["status"] for e in payload["notebooks"][0]["exercises"]] == ["not implemented"] * 2
 
 
-def _learner_notebook_with(tmp_path: Path, replacements: dict[str, str]) -> Path:
-    nb = json.loads(LESSON01.read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        source = _source(cell)
-        for name, body in replacements.items():
-            if source.startswith(f"# GRADED FUNCTION: {name}"):
-                cell["source"] = source.replace("    # YOUR CODE HERE\n    raise NotImplementedError()", body)
-    path = tmp_path / LESSON01.name
-    path.write_text(json.dumps(nb), encoding="utf-8")
-    return path
-
-
-@pytest.mark.slow
-def test_a_learner_who_solves_one_exercise_scores_its_points(tmp_path, capsys):
-    path = _learner_notebook_with(tmp_path, {
-        "dummy_inputs": "    return [np.zeros((batch_size, t.shape[1])) for t in model.inputs]",
-        "count_bert_parameters": "    return syntax error here",
-    })
-    assert main(["score", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert re.search(r"dummy_inputs\s+2/2\s+✓ passed", out)
-    assert re.search(r"count_bert_parameters\s+0/3\s+✗ its cell raised SyntaxError", out)
-    assert "TOTAL 2/5 points" in out
-
-
 def test_a_notebook_without_a_lesson_number_cannot_be_scored(tmp_path, capsys):
     path = tmp_path / "installation.ipynb"
     path.write_text(json.dumps({"cells": []}))
     assert main(["score", str(path)]) == 2
-    assert "--lesson lessonNN" in capsys.readouterr().err
+    assert "--lesson NN" in capsys.readouterr().err
 
 
-def test_the_lesson_comes_from_the_check_cells_or_the_name_of_a_copy():
+def test_the_lesson_comes_from_lesson_or_the_check_cells_or_the_name_of_a_copy():
     nb = {"cells": [{"cell_type": "code", "source": ['check("lesson03.mask_tokens", mask_tokens)']}]}
-    assert lesson_of(Path("renamed.ipynb"), nb) == "lesson03"
-    assert lesson_of(Path("Copy of 01_installation.ipynb"), {"cells": []}) == "lesson01"
-    assert lesson_of(Path("05_fine_tuning_mrpc (1).ipynb")) == "lesson05"
+    assert lesson_of(Path("renamed.ipynb"), nb) == ("lesson03", [])
+    assert lesson_of(Path("Copy of 01_installation.ipynb"), {"cells": []}) == ("lesson01", [])
+    assert lesson_of(Path("05_fine_tuning_mrpc (1).ipynb")) == ("lesson05", [])
+    lesson, flags = lesson_of(Path("03_encoder_outputs.ipynb"), {"cells": nb["cells"] * 0 + [
+        {"cell_type": "code", "source": 'check("lesson04.mask_tokens", mask_tokens)'}]})
+    assert lesson == "lesson04" and "lesson03" in flags[0]
+    lesson, flags = lesson_of(Path("03_encoder_outputs.ipynb"), nb, "lesson03")
+    assert lesson == "lesson03" and flags == []
+
+
+# ---------------------------------------------------------------------------------------
+# Crafted notebooks, scored together in one command (each process is separate)
+# ---------------------------------------------------------------------------------------
+SETUP = "import os\nimport sys\nimport time\nimport numpy as np\nimport pandas as pd\nfrom bertlab.grading import check"
+RIGHT_03 = {
+    "masked_mean_pool": "    w = np.asarray(input_mask, dtype=float)[:, :, None]\n"
+                        "    return (np.asarray(sequence_output) * w).sum(1) / w.sum(1)",
+    "cosine_similarity_matrix": "    a = np.asarray(a, float) / np.linalg.norm(a, axis=1, keepdims=True)\n"
+                                "    b = np.asarray(b, float) / np.linalg.norm(b, axis=1, keepdims=True)\n"
+                                "    return a @ b.T",
+    "most_different_layer": "    a, b = np.asarray(vectors_a, float), np.asarray(vectors_b, float)\n"
+                            "    return int(np.argmin((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)))",
+}
+ARGS_03 = {"masked_mean_pool": "sequence_output, input_mask", "cosine_similarity_matrix": "a, b",
+           "most_different_layer": "vectors_a, vectors_b"}
+ZEROS = "    return np.zeros((len(sequence_output), np.shape(sequence_output)[2]))"
+
+
+def _lesson03(folder: Path, name: str, bodies: dict[str, str], *, before: list[str] = (), lesson: str = "lesson03",
+              cell_prefix: dict[str, str] | None = None, cell_suffix: dict[str, str] | None = None) -> Path:
+    """A lesson-03 notebook: the setup, extra cells, then each exercise's graded cell and check cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(SETUP))
+    nb.cells.extend(nbformat.v4.new_code_cell(source) for source in before)
+    for exercise, args in ARGS_03.items():
+        body = bodies.get(exercise, "    raise NotImplementedError()")
+        source = f"# GRADED FUNCTION: {exercise}\ndef {exercise}({args}):\n{body}"
+        source = (cell_prefix or {}).get(exercise, "") + source + (cell_suffix or {}).get(exercise, "")
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+        nb.cells.append(nbformat.v4.new_code_cell(f'check("{lesson}.{exercise}", {exercise})'))
+    path = folder / name
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def crafted(tmp_path_factory):
+    """Every crafted notebook below, scored by one command: `score ... --json --csv` with short limits."""
+    folder = tmp_path_factory.mktemp("submissions")
+    (folder / "alice").mkdir()
+    paths = {
+        "patched_grader": _lesson03(folder, "03_patched_grader.ipynb", dict.fromkeys(RIGHT_03, ZEROS), before=[
+            "# GRADING SETUP\nimport bertlab.grading.core as core\nimport bertlab.grading as grading\n"
+            "def full(g, fn, *a, **k):\n    return core.Result(g.name, g.points, g.points, 'passed')\n"
+            "core.run_grader = grading.run_grader = full"]),
+        "right_after_patch": _lesson03(folder, "03_right.ipynb", RIGHT_03),
+        "allclose": _lesson03(folder, "03_allclose.ipynb", {"masked_mean_pool": ZEROS},
+                              before=["# GRADING SETUP\nnp.allclose = lambda *a, **k: True\nnp.isclose = np.allclose"]),
+        "exits": _lesson03(folder, "03_exits.ipynb", {
+            "masked_mean_pool": "    sys.exit(0)", "cosine_similarity_matrix": "    raise KeyboardInterrupt",
+            "most_different_layer": RIGHT_03["most_different_layer"]}, before=["# GRADING SETUP\nsys.exit(0)"]),
+        "environment": _lesson03(folder, "03_environment.ipynb", RIGHT_03, before=[
+            "def spoil(_=os.environ.update(BERTLAB_DATA='/nowhere'), __=os.chdir('/')):\n    pass"]),
+        "hangs": _lesson03(folder, "03_hangs.ipynb", {"masked_mean_pool": (
+            "    while True:\n        try:\n            time.sleep(0.05)\n        except BaseException:\n            pass")}),
+        "crashes": _lesson03(folder, "03_crashes.ipynb", {"cosine_similarity_matrix": "    os._exit(3)",
+                                                          "masked_mean_pool": RIGHT_03["masked_mean_pool"]}),
+        "prints": _lesson03(folder / "alice", "03_prints.ipynb", RIGHT_03, before=[
+            "def noisy(_=print('{\"kind\": \"result\", \"name\": \"x\"') or os.write(1, b'not json {') "
+            "or os.write(2, b'{')):\n    pass",
+            "import threading\ndef linger(_=threading.Thread(target=time.sleep, args=(10**6,)).start()):\n    pass"]),
+        "jupyter_style": _lesson03(
+            folder, "03_jupyter_style.ipynb",
+            {**RIGHT_03, "masked_mean_pool": "    return weighted_mean(np.asarray(sequence_output), np.asarray(input_mask))"},
+            before=["import numpy as np\npd.set_option('display.max_rows', 10)",
+                    "def weighted_mean(states, mask):\n    w = mask[:, :, None].astype(float)\n"
+                    "    return (states * w).sum(1) / w.sum(1)",
+                    "demo_a = np.ones((3, 4))"],
+            cell_prefix={"cosine_similarity_matrix": "%%time\n"},
+            cell_suffix={"most_different_layer": "\n\nprint(most_different_layer(demo_a, demo_a))"}),
+        "other_lesson": _lesson03(folder, "03_other_lesson.ipynb", {"most_different_layer": "    return syntax error"},
+                                  lesson="lesson04"),
+    }
+    (folder / "03_unreadable.ipynb").write_text("{ this is not json")
+    paths["unreadable"] = folder / "03_unreadable.ipynb"
+    data_dir = os.environ.get("BERTLAB_DATA")
+    out, csv_path = io.StringIO(), folder / "grades.csv"
+    cwd = os.getcwd()
+    os.chdir(folder)  # relative paths: a notebook's os.chdir must not break the next one
+    try:
+        with contextlib.redirect_stdout(out):
+            status = main(["score", "**/*.ipynb", "--lesson", "03", "--json", "--csv", str(csv_path),
+                           "--timeout", "3", "--notebook-timeout", "60"])
+    finally:
+        os.chdir(cwd)
+    assert os.environ.get("BERTLAB_DATA") == data_dir
+    payload = json.loads(out.getvalue())
+    for notebook in payload["notebooks"]:
+        notebook["path"] = str(folder / notebook["path"])  # relative to the folder scored from
+    by_name = {Path(n["path"]).name: n for n in payload["notebooks"]}
+    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    return {"status": status, "payload": payload, "rows": rows,
+            "nb": {key: by_name[Path(path).name] for key, path in paths.items()}}
+
+
+def _points(notebook) -> dict[str, int]:
+    return {e["name"]: e["points"] for e in notebook["exercises"]}
 
 
 @pytest.mark.slow
-def test_an_endless_loop_in_a_graded_function_times_out_instead_of_hanging(tmp_path):
-    path = _learner_notebook_with(tmp_path, {"count_bert_parameters": "    while True:\n        pass"})
-    score = score_notebook(path, timeout=1)
-    assert score.results[0].message == "raised ScoringTimeout: took longer than 1 s"
+def test_replacing_run_grader_in_a_notebook_passes_nothing_there_or_after(crafted):
+    assert crafted["nb"]["patched_grader"]["points"] == 0
+    assert crafted["nb"]["right_after_patch"]["points"] == 6
+
+
+@pytest.mark.slow
+def test_np_allclose_patched_in_a_cell_does_not_pass_zeros(crafted):
+    assert _points(crafted["nb"]["allclose"])["masked_mean_pool"] == 0
+
+
+@pytest.mark.slow
+def test_sys_exit_and_keyboard_interrupt_fail_their_exercise_and_the_table_goes_on(crafted):
+    notebook = crafted["nb"]["exits"]
+    assert _points(notebook) == {"masked_mean_pool": 0, "cosine_similarity_matrix": 0, "most_different_layer": 2}
+    assert any("SystemExit" in e for e in notebook["cell_errors"])
+    messages = {e["name"]: e["message"] for e in notebook["exercises"]}
+    assert messages["masked_mean_pool"].startswith("raised SystemExit")
+    assert messages["cosine_similarity_matrix"].startswith("raised KeyboardInterrupt")
+    assert main(["score", notebook["path"], "--fail-under", "100", "--notebook-timeout", "120"]) == 1
+
+
+@pytest.mark.slow
+def test_a_notebooks_environment_and_directory_changes_stay_in_its_process(crafted):
+    # Scored with relative paths from one folder: a notebook's os.chdir would lose the others.
+    assert [crafted["nb"][key]["points"] for key in ("environment", "prints", "right_after_patch")] == [6, 6, 6]
+
+
+@pytest.mark.slow
+def test_a_hanging_notebook_is_killed_and_the_others_are_kept(crafted):
+    notebook = crafted["nb"]["hangs"]
+    assert "--notebook-timeout" in notebook["error"]
+    assert notebook["points"] == 0 and notebook["max_points"] == 6
+    assert crafted["nb"]["jupyter_style"]["points"] == 6
+
+
+@pytest.mark.slow
+def test_a_crashing_notebook_keeps_what_was_graded_and_flags_the_rest(crafted):
+    notebook = crafted["nb"]["crashes"]
+    assert _points(notebook)["masked_mean_pool"] == 2
+    assert "ended early" in notebook["error"]
+    assert {e["status"] for e in notebook["exercises"] if e["name"] != "masked_mean_pool"} == {"error"}
+
+
+@pytest.mark.slow
+def test_json_stays_valid_whatever_the_notebooks_print_or_leave_running(crafted):
+    notebook = crafted["nb"]["prints"]  # the fixture parsed the JSON
+    assert notebook["points"] == 6 and notebook["error"] is None and notebook["seconds"] < 60
+
+
+@pytest.mark.slow
+def test_helpers_demos_pandas_options_and_cell_magics_score_as_check_does(crafted):
+    notebook = crafted["nb"]["jupyter_style"]
+    assert _points(notebook) == {"masked_mean_pool": 2, "cosine_similarity_matrix": 2, "most_different_layer": 2}
+    assert notebook["cell_errors"] == []
+
+
+@pytest.mark.slow
+def test_check_cells_naming_another_lesson_are_flagged(crafted):
+    notebook = crafted["nb"]["other_lesson"]
+    assert notebook["lesson"] == "lesson03" and "lesson04" in notebook["flags"][0]
+    messages = {e["name"]: e["message"] for e in notebook["exercises"]}
+    assert messages["most_different_layer"].startswith("its cell raised SyntaxError")
+    assert messages["masked_mean_pool"] == core.NOT_IMPLEMENTED
+
+
+@pytest.mark.slow
+def test_an_unreadable_notebook_is_an_error_row_and_the_run_says_so(crafted):
+    notebook = crafted["nb"]["unreadable"]
+    assert notebook["points"] is None and "not a notebook" in notebook["error"]
+    assert crafted["status"] == 2
+    assert crafted["payload"]["points"] == sum(n["points"] or 0 for n in crafted["payload"]["notebooks"])
+
+
+@pytest.mark.slow
+def test_the_gradebook_has_a_row_per_notebook_and_exercise_and_a_total(crafted):
+    rows = crafted["rows"]
+    notebooks = {r["notebook"] for r in rows}
+    assert len(notebooks) == len(crafted["nb"])
+    right = [r for r in rows if r["notebook"].endswith("03_right.ipynb")]
+    assert [r["exercise"] for r in right] == [*ARGS_03, "TOTAL"]
+    assert right[-1]["points"] == "6" and right[-1]["max_points"] == "6"
+    unreadable = [r for r in rows if r["notebook"].endswith("03_unreadable.ipynb")]
+    assert len(unreadable) == 1 and unreadable[0]["status"] == "error" and unreadable[0]["points"] == ""
+
+
+@pytest.mark.slow
+def test_missing_data_is_an_error_of_the_run_not_a_zero(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BERTLAB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("BERTLAB_OFFLINE", "1")
+    monkeypatch.setenv("BERTLAB_HOME", str(tmp_path / "home"))
+    status = main(["score", "--json", str(ROOT / "notebooks" / "solutions" / "02_preprocessing.ipynb")])
+    captured = capsys.readouterr()
+    assert status == 2
+    notebook = json.loads(captured.out)["notebooks"][0]
+    assert notebook["points"] is None and notebook["exercises"] == []
+    assert "could not compute their expected answers" in captured.err
+
+
+@pytest.mark.slow
+def test_check_in_a_jupyter_kernel_applies_the_scoring_rule():
+    """What the crafted notebooks above score from the terminal, check() says in Jupyter."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+
+    def run(code: str) -> str:
+        msg_id, out = client.execute(code), []
+        while True:
+            msg = client.get_iopub_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] in ("display_data", "execute_result"):
+                out.append(msg["content"]["data"].get("text/plain", ""))
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return "".join(out)
+
+    try:
+        run(SETUP + "\ndemo = np.ones((2, 3, 4))\nscale = float(2)")
+        run("def helper(w):\n    return w.sum(1)")
+        run("%%time\n# GRADED FUNCTION: masked_mean_pool\ndef masked_mean_pool(sequence_output, input_mask):\n"
+            "    w = np.asarray(input_mask, float)[:, :, None]\n    return (np.asarray(sequence_output) * w).sum(1) / helper(w)\n"
+            "print(masked_mean_pool(demo, np.ones((2, 3))).shape)")
+        assert run('check("lesson03.masked_mean_pool", masked_mean_pool)').startswith("✓ masked_mean_pool: passed")
+        run("def masked_mean_pool(sequence_output, input_mask):\n"
+            "    w = np.asarray(input_mask, float)[:, :, None] * scale / scale\n"
+            "    return (np.asarray(sequence_output) * w).sum(1) / w.sum(1)")
+        out = run('check("lesson03.masked_mean_pool", masked_mean_pool)')
+        assert out.startswith("✗ masked_mean_pool: masked_mean_pool uses scale, which scoring does not define")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from bertlab import notebooks
+from tools import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = '''\
@@ -176,7 +176,7 @@ def test_a_learner_notebook_without_its_solution_fails_the_check(tmp_path, capsy
 
 def test_the_repository_learner_notebooks_are_up_to_date():
     stale = notebooks.build(check=True)
-    assert stale == [], f"run `python -m bertlab.notebooks build`: {stale}"
+    assert stale == [], f"run `python -m tools.notebooks build`: {stale}"
     assert notebooks.orphan_learner_notebooks() == []
 
 

@@ -1,41 +1,54 @@
-"""Score notebooks from a terminal: ``python -m bertlab.grading score notebooks/01_installation.ipynb``.
+"""Score notebooks from a terminal, one learner or a whole class.
 
-For each notebook it runs, in a fresh namespace, only the cells that the graded functions
-need -- the setup cell, cells made only of imports, cells whose first line is
-``# GRADING SETUP`` and the ``# GRADED FUNCTION:`` cells -- never the training cells, then
-runs the lesson's graders (``bertlab/grading/lessonNN.py``, from the ``NN_`` of the file name)
-on the functions it defined. It prints a table per notebook and ``TOTAL x/y points``.
+    python -m bertlab.grading score notebooks/01_installation.ipynb
+    python -m bertlab.grading score submissions/ --lesson 03 --csv grades.csv
 
-Scoring is not a test: the exit status is 0 whatever the score, unless ``--fail-under PERCENT``
-is given (then 1 when the total is below it). 2 means a notebook could not be read.
+Each notebook is scored in its own process (:mod:`bertlab.grading.worker`), several at a time
+(``--jobs``, default: the number of CPUs): the graders compute their expected answers first,
+then the notebook's cells run by the scoring rule (imports, ``def``/``class`` statements and
+literal constants only; see :mod:`bertlab.grading.cells`), then each exercise is graded. What a
+notebook does (``sys.exit``, ``os.chdir``, patching NumPy or the grader, an endless loop) stays
+in its process; ``--timeout`` limits each cell and grader, ``--notebook-timeout`` kills the
+whole process.
+
+Prints a table per notebook and ``TOTAL x/y points``; ``--json`` prints JSON instead (only
+the scorer writes to stdout); ``--csv FILE`` writes a gradebook: one row per notebook and
+exercise and a ``TOTAL`` row per notebook. Exit status: 0 whatever the score, 1 with
+``--fail-under PERCENT`` when the total is below it, 2 when something could not be scored (an
+unreadable notebook, an unknown lesson, data or installation missing: an error of the run,
+never a zero for the learner).
 """
 from __future__ import annotations
 
 import argparse
-import ast
-import contextlib
-import io
+import concurrent.futures
+import csv
+import glob
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GRADED_PREFIX = "# GRADED FUNCTION:"
-GRADING_SETUP = "# GRADING SETUP"
-SETUP_TAG = "bertlab-setup"
+from bertlab.grading import cells
+
 _NOTEBOOK_NAME = re.compile(r"(?:^|[^\d])(\d\d)_")
-_CHECK_CALL = re.compile(r"""check\(\s*["'](lesson\d\d)\.""")
 
 
 @dataclass
 class NotebookScore:
     path: Path
-    lesson: str
+    lesson: str | None
     results: list = field(default_factory=list)  # list[core.Result]
-    cell_errors: list = field(default_factory=list)  # "cell 3: NameError: ..." for setup/import cells
+    cell_errors: list = field(default_factory=list)  # "cell 3: NameError: ..." for cells that could not run
+    flags: list = field(default_factory=list)  # for the teacher: another lesson in the check cells, ...
+    error: str | None = None  # why this notebook was not (fully) scored
+    run_error: bool = False  # True: the notebook could not be scored at all (no points were given)
     seconds: float = 0.0
 
     @property
@@ -46,205 +59,256 @@ class NotebookScore:
     def max_points(self) -> int:
         return sum(r.max_points for r in self.results)
 
-
-def _source(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def _first_line(source: str) -> str:
-    return source.lstrip().split("\n", 1)[0].strip()
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "lesson": self.lesson,
+                "points": None if self.run_error else self.points, "max_points": self.max_points,
+                "exercises": [r.to_dict() for r in self.results], "cell_errors": self.cell_errors,
+                "flags": self.flags, "error": self.error, "seconds": round(self.seconds, 2)}
 
 
-def _without_magics(source: str) -> str:
-    """Drop IPython-only lines (`%magic`, `!shell`): scoring runs plain Python."""
-    return "\n".join(line for line in source.split("\n") if not line.lstrip().startswith(("%", "!")))
-
-
-def _only_imports(source: str) -> bool:
-    try:
-        tree = ast.parse(_without_magics(source))
-    except SyntaxError:
-        return False
-    return bool(tree.body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body)
+# Kept for the tests and authors' scripts: the cell vocabulary lives in bertlab.grading.cells.
+GRADED_PREFIX, SETUP_TAG = cells.GRADED_PREFIX, cells.SETUP_TAG
 
 
 def cell_role(cell) -> str | None:
-    """Why the scorer runs this cell ("setup", "imports", "grading-setup", "graded") or None."""
+    """Why the scorer runs (part of) this cell: "setup", "graded", "grading-setup", "definitions" or None."""
     if cell.get("cell_type") != "code":
         return None
-    source = _source(cell)
-    first = _first_line(source)
-    if SETUP_TAG in cell.get("metadata", {}).get("tags", []):
+    if SETUP_TAG in cells.tags(cell):
         return "setup"
-    if first.startswith(GRADED_PREFIX):
+    if cells.graded_name(cell):
         return "graded"
-    if first == GRADING_SETUP:
+    code = cells.python_source(cells.source(cell))
+    if code is not None and code.lstrip().startswith(cells.GRADING_SETUP):
         return "grading-setup"
-    if _only_imports(source):
-        return "imports"
-    return None
-
-
-def lesson_of(path: Path, nb: dict | None = None) -> str:
-    """The lesson a notebook belongs to: from its check("lessonNN.name", ...) cells, else its NN_ name.
-
-    Copies keep working: "Copy of 01_installation.ipynb" (Colab), "01_installation-mine.ipynb".
-    """
-    if nb is not None:
-        lessons = set(_CHECK_CALL.findall("\n".join(_source(c) for c in nb.get("cells", []) if c.get("cell_type") == "code")))
-        if len(lessons) == 1:
-            return lessons.pop()
-    match = _NOTEBOOK_NAME.search(Path(path).name)
-    if not match:
-        raise ValueError(f"{path}: cannot tell the lesson: name the notebook NN_name.ipynb or pass --lesson lessonNN")
-    return f"lesson{match.group(1)}"
-
-
-class ScoringTimeout(Exception):
-    """A scored cell or grader ran longer than --timeout seconds (an endless loop, or training in a graded cell)."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None):
-    """Raise ScoringTimeout after `seconds` (Unix main thread only; elsewhere no limit)."""
-    import signal
-    import threading
-
-    usable = seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def expire(signum, frame):
-        raise ScoringTimeout(f"took longer than {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        return "definitions" if cells.scored_module(cell) is not None else None
+    except SyntaxError:
+        return "definitions"
 
 
-def _error_line(error: BaseException) -> str:
-    return " ".join(f"{type(error).__name__}: {error}".split())
+def normalize_lesson(value: str) -> str:
+    """"03", "3", "lesson03" -> "lesson03"."""
+    match = re.fullmatch(r"(?:lesson)?(\d{1,2})", str(value).strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"a lesson is given as 03 or lesson03, got {value!r}")
+    return f"lesson{int(match.group(1)):02d}"
 
 
-def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = False,
-                   timeout: float | None = 120) -> NotebookScore:
-    """Run the setup, import and graded cells of one notebook, then grade its exercises."""
+def lesson_of(path: Path, nb: dict | None = None, lesson: str | None = None) -> tuple[str, list[str]]:
+    """The lesson to grade a notebook with, and flags for the teacher.
+
+    `lesson` (``--lesson``) wins; else the notebook's check("lessonNN.name", ...) cells; else its
+    NN_ name ("Copy of 01_installation.ipynb" works). Check cells that name another lesson than
+    the file name (or than ``--lesson``) are flagged.
+    """
+    named = _NOTEBOOK_NAME.search(Path(path).name)
+    from_name = f"lesson{named.group(1)}" if named else None
+    checked = sorted(cells.check_lessons(nb.get("cells", []))) if nb else []
+    flags = []
+    if len(checked) > 1:
+        flags.append(f"its check cells name several lessons: {', '.join(checked)}")
+    chosen = lesson or (checked[0] if len(checked) == 1 else None) or from_name
+    if chosen is None:
+        raise ValueError(f"{path}: cannot tell the lesson: name the notebook NN_name.ipynb or pass --lesson NN")
+    others = [name for name in [*checked, from_name] if name and name != chosen]
+    if others:
+        flags.append(f"graded as {chosen}" + (" (--lesson)" if lesson else "")
+                     + f", but its check cells or file name say {', '.join(sorted(set(others)))}")
+    return chosen, flags
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Notebook paths from the arguments: files, folders (searched recursively) and glob patterns
+    (``submissions/**/*.ipynb``, for shells that do not expand ``**``)."""
+    found: list[Path] = []
+    for arg in paths:
+        path = Path(arg)
+        if path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts)
+        elif not path.exists() and glob.has_magic(arg):
+            found.extend(Path(p) for p in sorted(glob.glob(arg, recursive=True)) if ".ipynb_checkpoints" not in p)
+        else:
+            found.append(path)
+    return list(dict.fromkeys(found))
+
+
+def _worker_env(jobs: int) -> dict:
+    threads = str(max(1, (os.cpu_count() or 1) // max(jobs, 1)))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        env.setdefault(name, threads)
+    return env
+
+
+def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = False, timeout: float | None = 120,
+                   notebook_timeout: float | None = 600, jobs: int = 1) -> NotebookScore:
+    """Score one notebook in a fresh process (see the module docstring); never raises for the notebook's doing."""
     from bertlab.grading import core
 
     path = Path(path)
     start = time.perf_counter()
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not a notebook (invalid JSON: {error})") from None
-    lesson = lesson or lesson_of(path, nb)
-    graders = core.load_lesson(lesson)
-    score = NotebookScore(path, lesson)
+        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+            raise ValueError("no list of cells")
+        lesson, flags = lesson_of(path, nb, lesson)
+        graders = core.load_lesson(lesson)
+    except (OSError, UnicodeDecodeError, ValueError, LookupError) as error:
+        why = f"not a notebook ({error})" if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)) else str(error)
+        return NotebookScore(path, lesson, error=f"cannot score: {why}", run_error=True)
+    score = NotebookScore(path, lesson, flags=flags)
+    modules, syntax_errors, _ = cells.scored_modules(nb["cells"])
+    if not syntax_errors and cells.static_stubs(modules.values(), {g.name for g in graders}) == {g.name for g in graders}:
+        # Every exercise is still the stub: nothing can score, no process needed.
+        score.results = [core.Result(g.name, 0, g.points, "not implemented", core.NOT_IMPLEMENTED) for g in graders]
+        score.seconds = time.perf_counter() - start
+        return score
 
-    namespace: dict = {"__name__": "__main__"}
-    graded_errors: dict[str, str] = {}
-    for index, cell in enumerate(nb.get("cells", [])):
-        role = cell_role(cell)
-        if role is None:
-            continue
-        source = _without_magics(_source(cell))
-        captured = io.StringIO()
+    with tempfile.NamedTemporaryFile("w+", suffix=".log", encoding="utf-8", errors="replace") as log:
+        request = {"path": str(path.resolve()), "lesson": lesson, "timeout": timeout, "log": log.name}
+        process = subprocess.Popen([sys.executable, "-m", "bertlab.grading.worker"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=path.resolve().parent,
+                                   env=_worker_env(jobs), start_new_session=True, text=True, encoding="utf-8",
+                                   errors="replace")
         try:
-            code = compile(source, f"<{path.name} cell {index}>", "exec")
-            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), _time_limit(timeout):
-                exec(code, namespace)
-        except Exception as error:  # the learner's cell is broken: report, go on with the others
-            message = _error_line(error)
-            if role == "graded":
-                name = _first_line(_source(cell))[len(GRADED_PREFIX):].strip()
-                graded_errors[name] = message
-            else:
-                score.cell_errors.append(f"cell {index} ({role}): {message}")
-        if verbose and captured.getvalue().strip():
-            print(captured.getvalue(), file=sys.stderr)
+            out, _ = process.communicate(json.dumps(request) + "\n", timeout=notebook_timeout)
+            stopped = None
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the whole group: a learner's child processes too
+            out, _ = process.communicate()
+            stopped = f"stopped after {notebook_timeout:g} s (--notebook-timeout): the notebook's code did not end"
+        if verbose:
+            log.seek(0)
+            printed = log.read().strip()
+            if printed:
+                print(f"--- {path}: what its cells printed ---\n{printed}", file=sys.stderr)
 
-    for g in graders:
-        if g.name in graded_errors:
-            result = core.Result(g.name, 0, g.points, "failed", f"its cell raised {graded_errors[g.name]}")
-        elif g.name not in namespace:
-            result = core.Result(
-                g.name, 0, g.points, "missing", f"no function named {g.name} (is its '{GRADED_PREFIX}' cell there?)"
-            )
-        else:
-            with contextlib.redirect_stdout(io.StringIO()), _time_limit(timeout):
-                result = core.run_grader(g, namespace[g.name])
-        score.results.append(result)
+    events = []
+    for line in out.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    done = any(e.get("kind") == "done" for e in events)
+    by_name = {g.name: g for g in graders}
+    for event in events:
+        kind = event.get("kind")
+        if kind == "run_error":
+            score.error, score.run_error = f"cannot score: {event.get('message')}", True
+        elif kind == "note":
+            score.cell_errors.append(str(event.get("message")))
+        elif kind == "result" and event.get("name") in by_name:
+            g = by_name.pop(event["name"])
+            points = min(int(event.get("points", 0)), g.points)
+            score.results.append(core.Result(g.name, points, g.points, str(event.get("status")),
+                                             str(event.get("message", "")), list(event.get("notes", []))))
+    if not score.run_error and (stopped or not done):
+        score.error = stopped or (f"the scoring process ended early (exit status {process.returncode}): "
+                                  "the notebook's code ended it (os._exit, a crash)")
+    if score.run_error:
+        score.results = []
+    else:
+        for g in by_name.values():  # never graded: the process was stopped or crashed
+            score.results.append(core.Result(g.name, 0, g.points, "error", f"not graded: {score.error}"))
+        order = {g.name: i for i, g in enumerate(graders)}
+        score.results.sort(key=lambda r: order[r.name])
     score.seconds = time.perf_counter() - start
     return score
 
 
+def score_all(paths: list[Path], *, jobs: int | None = None, **options) -> list[NotebookScore]:
+    """Score `paths` in parallel (`jobs` processes at a time), in the order given."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda p: score_notebook(p, jobs=jobs, **options), paths))
+
+
 def format_score(score: NotebookScore) -> str:
     width = max([len("exercise")] + [len(r.name) for r in score.results])
-    lines = [f"{score.path} ({score.lesson}, {score.seconds:.1f} s)"]
-    lines.append(f"  {'exercise':<{width}}  {'points':>6}  result")
+    lines = [f"{score.path} ({score.lesson or 'no lesson'}, {score.seconds:.1f} s)"]
+    if score.results:
+        lines.append(f"  {'exercise':<{width}}  {'points':>6}  result")
     for r in score.results:
-        result = "passed" if r.passed else r.message
+        result = r.line().split(": ", 1)[1] if r.passed else r.message
         lines.append(f"  {r.name:<{width}}  {f'{r.points}/{r.max_points}':>6}  {'✓' if r.passed else '✗'} {result}")
     for error in score.cell_errors:
         lines.append(f"  note: {error}")
-    lines.append(f"  subtotal {score.points}/{score.max_points} points")
+    for flag in score.flags:
+        lines.append(f"  flag: {flag}")
+    if score.error:
+        lines.append(f"  error: {score.error}")
+    lines.append("  subtotal: not scored" if score.run_error else f"  subtotal {score.points}/{score.max_points} points")
     return "\n".join(lines)
+
+
+CSV_COLUMNS = ["notebook", "lesson", "exercise", "points", "max_points", "status", "message"]
+
+
+def write_csv(scores: list[NotebookScore], file) -> None:
+    """The gradebook: one row per notebook and exercise, then a TOTAL row per notebook."""
+    writer = csv.writer(file)
+    writer.writerow(CSV_COLUMNS)
+    for s in scores:
+        for r in s.results:
+            message = "; ".join([r.message, *r.notes] if r.message else r.notes)
+            writer.writerow([s.path, s.lesson, r.name, r.points, r.max_points, r.status, message])
+        status = "error" if s.error else "scored"
+        message = "; ".join([*([s.error] if s.error else []), *s.flags, *s.cell_errors])
+        writer.writerow([s.path, s.lesson, "TOTAL", "" if s.run_error else s.points, s.max_points, status, message])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bertlab.grading",
-        description="Score lesson notebooks: runs only their setup, import and graded cells.",
+        description="Score lesson notebooks, each in its own process: runs only their definitions, then the graders.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("score", help="score notebooks and print a table per exercise and TOTAL x/y points")
-    s.add_argument("notebooks", nargs="+", type=Path)
+    s.add_argument("notebooks", nargs="+", help="notebooks, folders (searched recursively) or glob patterns")
     s.add_argument("--fail-under", type=float, metavar="PERCENT", default=None,
                    help="exit 1 when the total is below PERCENT (default: always exit 0; scoring is not a test)")
     s.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
-    s.add_argument("--lesson", metavar="lessonNN", default=None,
-                   help="grade with bertlab/grading/lessonNN.py (default: from the notebook's check cells or its NN_ name)")
+    s.add_argument("--csv", type=Path, metavar="FILE", help="also write a gradebook: a row per notebook and exercise")
+    s.add_argument("--lesson", type=normalize_lesson, metavar="NN", default=None,
+                   help="grade every notebook as lesson NN (default: its check cells, else its NN_ name)")
+    s.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="notebooks scored at the same time (default: the number of CPUs)")
     s.add_argument("--timeout", type=float, default=120, metavar="SECONDS",
                    help="limit for each scored cell and each grader (default 120; 0 for none)")
-    s.add_argument("-v", "--verbose", action="store_true", help="show what the scored cells printed")
+    s.add_argument("--notebook-timeout", type=float, default=600, metavar="SECONDS",
+                   help="the scoring process of a notebook is killed after this long (default 600)")
+    s.add_argument("-v", "--verbose", action="store_true", help="show what the scored cells printed (on stderr)")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import bertlab  # noqa: F401  (Keras 2 before anything a notebook imports)
-
-    scores = []
-    for path in args.notebooks:
-        try:
-            scores.append(score_notebook(path, lesson=args.lesson, verbose=args.verbose, timeout=args.timeout or None))
-        except (OSError, ValueError, LookupError) as error:
-            print(f"{path}: cannot score: {error}", file=sys.stderr)
-            return 2
+    paths = expand(args.notebooks)
+    if not paths:
+        print("no notebooks found in: " + " ".join(args.notebooks), file=sys.stderr)
+        return 2
+    scores = score_all(paths, jobs=args.jobs, lesson=args.lesson, verbose=args.verbose,
+                       timeout=args.timeout or None, notebook_timeout=args.notebook_timeout or None)
     points = sum(s.points for s in scores)
     max_points = sum(s.max_points for s in scores)
+    run_errors = [s for s in scores if s.run_error]
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as file:
+            write_csv(scores, file)
     if args.json:
-        payload = {
-            "notebooks": [
-                {"path": str(s.path), "lesson": s.lesson, "points": s.points, "max_points": s.max_points,
-                 "exercises": [{"name": r.name, "points": r.points, "max_points": r.max_points,
-                                "status": r.status, "message": r.message} for r in s.results],
-                 "cell_errors": s.cell_errors}
-                for s in scores
-            ],
-            "points": points,
-            "max_points": max_points,
-        }
+        payload = {"notebooks": [s.to_dict() for s in scores], "points": points, "max_points": max_points,
+                   "errors": len(run_errors)}
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         for s in scores:
             print(format_score(s))
             print()
-        print(f"TOTAL {points}/{max_points} points")
+        print(f"TOTAL {points}/{max_points} points" + (f" ({len(run_errors)} notebook(s) not scored)" if run_errors else ""))
+    for s in run_errors:
+        print(f"{s.path}: {s.error}", file=sys.stderr)
+    if run_errors:
+        return 2
     if args.fail_under is not None and max_points and 100 * points / max_points < args.fail_under:
         return 1
     return 0

@@ -18,21 +18,36 @@ with a hint when the answer is wrong and returns normally when it is right. The 
 what happens into one :class:`Result`:
 
 * the grader returned -> passed, full points;
-* :class:`GradingError` or ``AssertionError`` (``np.testing``) -> failed, the hint;
-* ``NotImplementedError`` (the learner stub) -> "not implemented yet";
-* any other exception -> failed, ``"<ExceptionType>: <message>"`` on one line.
+* :class:`GradingError` or the grader's own ``AssertionError`` (``np.testing``) -> failed, the hint;
+* ``NotImplementedError`` raised by the learner's own code (the stub) -> "not implemented yet";
+* any exception from the learner's function (a library's ``NotImplementedError``, the learner's
+  own ``assert``, ``SystemExit``) -> failed, ``"raised <ExceptionType>: <message>"`` on one line,
+  never shown as a hint.
+
+Graders never see the learner's function itself but a guarded call (:func:`guarded`): every call
+returns plain data (arrays, lists, numbers), and afterwards the modules graders rely on
+(``numpy``, ``builtins``, ``math``, ``tensorflow``, scikit-learn's metrics, this package) are put
+back as they were when ``bertlab.grading`` was imported, so ``np.allclose = lambda *a: True`` in
+a notebook cannot make a grader accept anything. An exercise may name the library functions that
+*are* its answer (``@grader(..., uses=[...])``): a call to one of bertlab's own is the course's
+answer, not the learner's, so it earns no points; a call to another library's is reported
+("used tensorflow_text.WordpieceTokenizer") with the points kept.
 
 In a notebook, ``check("lesson02.pack_pair", pack_pair)`` grades and shows that one line.
 """
 from __future__ import annotations
 
+import builtins
 import html
 import importlib
 import pkgutil
 import re
 import sys
+import types
 from dataclasses import dataclass, field
 from typing import Callable
+
+from bertlab.grading.cells import SCORING_RULE
 
 NOT_IMPLEMENTED = "not implemented yet"
 MAX_MESSAGE = 300  # characters of a hint shown on the one line
@@ -41,6 +56,27 @@ _LESSON_RE = re.compile(r"^lesson\d\d$")
 
 class GradingError(AssertionError):
     """A wrong answer. Its message is the hint shown to the learner, so make it help."""
+
+
+class LearnerError(Exception):
+    """The learner's function raised `error` (any BaseException) when a grader called it."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+class NotImplementedYet(LearnerError):
+    """The learner's own code raised NotImplementedError: the exercise stub."""
+
+
+class NotPlainData(GradingError):
+    """A learner's function returned an object that is not plain data."""
+
+
+class ScoringTimeout(BaseException):
+    """A scored cell or grader ran past the time limit. A BaseException, so that a learner's
+    ``except Exception`` cannot swallow it (the scorer also kills the process at a hard limit)."""
 
 
 @dataclass
@@ -64,6 +100,8 @@ class Grader:
     points: int
     fn: Callable
     wrong_answers: list[WrongAnswer] = field(default_factory=list)
+    prepare: Callable | None = None  # computes (and caches) the expected answers, before learner code
+    uses: tuple[str, ...] = ()  # dotted names of library functions that ARE this exercise's answer
 
     @property
     def key(self) -> str:
@@ -77,8 +115,9 @@ class Result:
     name: str
     points: int
     max_points: int
-    status: str  # "passed" | "failed" | "not implemented" | "missing"
+    status: str  # "passed" | "failed" | "not implemented" | "missing" | "error"
     message: str = ""
+    notes: list[str] = field(default_factory=list)  # e.g. "used tensorflow_text.WordpieceTokenizer"
 
     @property
     def passed(self) -> bool:
@@ -87,8 +126,13 @@ class Result:
     def line(self) -> str:
         """The one line a learner sees, without colour."""
         if self.passed:
-            return f"✓ {self.name}: passed ({self.points}/{self.max_points} points)"
+            notes = "".join(f"; {note}" for note in self.notes)
+            return f"✓ {self.name}: passed ({self.points}/{self.max_points} points{notes})"
         return f"✗ {self.name}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "points": self.points, "max_points": self.max_points,
+                "status": self.status, "message": self.message, "notes": list(self.notes)}
 
     def ansi(self) -> str:
         colour = "32" if self.passed else "31"
@@ -114,8 +158,14 @@ def _lesson_of(fn: Callable) -> str:
     return fn.__module__.rsplit(".", 1)[-1]
 
 
-def grader(name: str, points: int = 1):
-    """Register the decorated function as the grader of exercise `name` (the learner's function name)."""
+def grader(name: str, points: int = 1, *, prepare: Callable | None = None, uses=()):
+    """Register the decorated function as the grader of exercise `name` (the learner's function name).
+
+    `prepare`: a function without arguments that computes and caches the grading cases and their
+    expected answers; the scorer calls it before any of the learner's code runs, so a notebook
+    can neither change the references nor the data they come from. `uses`: dotted names of the
+    library functions or classes that are this exercise's answer (see the module docstring).
+    """
     if not isinstance(points, int) or points < 1:
         raise ValueError(f"points must be a positive integer, got {points!r}")
 
@@ -125,7 +175,7 @@ def grader(name: str, points: int = 1):
         existing = _GRADERS.get(key)
         if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two graders for {key}: {existing.fn.__qualname__} and {fn.__qualname__}")
-        _GRADERS[key] = Grader(lesson, name, points, fn, _WRONG.setdefault(key, []))
+        _GRADERS[key] = Grader(lesson, name, points, fn, _WRONG.setdefault(key, []), prepare, tuple(uses))
         return fn
 
     return register
@@ -201,6 +251,147 @@ def _assertion_message(error: AssertionError) -> str:
     return "; ".join(keep[:4]) or lines[0]
 
 
+# ---------------------------------------------------------------------------------------
+# The guard between graders and the learner's code
+# ---------------------------------------------------------------------------------------
+# Modules whose attributes graders rely on. Their namespaces are recorded when this module is
+# first imported (the notebook's setup cell, or the scorer before any learner code) and put
+# back after every call of a learner's function.
+PROTECTED_MODULES = ("builtins", "math", "copy", "numpy", "numpy.linalg", "numpy.random", "numpy.testing",
+                     "tensorflow", "sklearn.metrics", "sklearn.model_selection", "bertlab.grading",
+                     "bertlab.grading.cells", "bertlab.grading.core")
+_SNAPSHOTS: dict[str, tuple[types.ModuleType, dict]] = {}
+# A learner can rebind names in builtins too: keep our own references to the few used here.
+_dict, _id, _items, _modules = dict, id, dict.items, sys.modules
+# Innermost frames of code written in a notebook: scored cells, IPython's cells.
+_LEARNER_FILE = re.compile(r"^<|[/\\]ipykernel_\d+[/\\]\d+\.py$")
+
+
+def _protected_names() -> list[str]:
+    return [*PROTECTED_MODULES, *(name for name in list(_modules) if name.startswith("bertlab.grading.lesson"))]
+
+
+def snapshot_modules() -> None:
+    """Record the namespaces of the protected modules that are loaded and not yet recorded."""
+    for name in _protected_names():
+        module = _modules.get(name)
+        if module is not None and name not in _SNAPSHOTS:
+            _SNAPSHOTS[name] = (module, _dict(module.__dict__))
+
+
+def restore_modules() -> None:
+    """Put back every attribute of a protected module that was rebound since its snapshot."""
+    for module, saved in list(_SNAPSHOTS.values()):
+        current = module.__dict__
+        for key, value in _items(saved):
+            if current.get(key, _SNAPSHOTS) is not value:
+                current[key] = value
+    snapshot_modules()  # modules first imported since (scikit-learn's metrics, a lesson's graders)
+
+
+def _plain(value, depth: int = 0):
+    """`value` as plain data (built-in containers, NumPy arrays and scalars), so that no method
+    of the learner's (an ``__eq__``, an ndarray subclass) runs inside a grader."""
+    import numpy as np
+
+    if depth > 20:
+        raise NotPlainData("return plain values: the result is nested too deeply")
+    kind = type(value)
+    if value is None or kind in (bool, int, float, complex, str, bytes):
+        return value
+    if isinstance(value, np.generic) and kind.__module__ == "numpy":
+        return value
+    if isinstance(value, np.ndarray):
+        return np.array(value, copy=True, subok=False)
+    if isinstance(value, (list, tuple, set, frozenset, range, types.GeneratorType, map, zip, filter)):
+        items = [_plain(v, depth + 1) for v in value]
+        return tuple(items) if isinstance(value, tuple) else set(items) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, dict):
+        return {_plain(k, depth + 1): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if hasattr(value, "numpy") and kind.__module__.startswith(("tensorflow", "tf_keras", "keras")):
+        return np.array(value.numpy(), copy=True, subok=False)  # a tensor or a variable
+    if hasattr(value, "to_numpy") and kind.__module__.startswith("pandas"):
+        return np.array(value.to_numpy(), copy=True, subok=False)
+    raise NotPlainData(f"return plain values (numbers, strings, NumPy arrays, lists, tuples, dicts), "
+                       f"got {kind.__name__}")
+
+
+def _answer_code(dotted: str) -> tuple[str, set]:
+    """(name, code objects) of a library function or class named in `uses`, if its module is loaded."""
+    module_name, _, attr = dotted.rpartition(".")
+    obj = _modules.get(module_name)
+    for part in [attr] if obj is not None else []:
+        obj = getattr(obj, part, None)
+    codes = set()
+    functions = [obj] if callable(obj) and not isinstance(obj, type) else list(vars(obj).values()) if isinstance(obj, type) else []
+    for fn in functions:
+        fn = getattr(fn, "__func__", fn)
+        while fn is not None:
+            if isinstance(getattr(fn, "__code__", None), types.CodeType):
+                codes.add(fn.__code__)
+            fn = getattr(fn, "__wrapped__", None)
+    return dotted, codes
+
+
+def _from_a_stub(error: BaseException) -> bool:
+    """Whether a NotImplementedError was raised by code written in a notebook (the stub)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and bool(_LEARNER_FILE.search(tb.tb_frame.f_code.co_filename))
+
+
+def guarded(learner_fn, used: set | None = None):
+    """`learner_fn` as graders must call it: plain-data results, any exception as LearnerError,
+    the protected modules restored after the call, the code objects it ran added to `used`."""
+    def call(*args, **kwargs):
+        seen: set = set()
+
+        def profile(frame, event, arg):
+            if event == "call":
+                seen.add(frame.f_code)
+
+        previous = sys.getprofile()
+        try:
+            if used is not None:
+                sys.setprofile(profile)
+            try:
+                return _plain(learner_fn(*args, **kwargs))
+            finally:
+                sys.setprofile(previous)
+        except NotPlainData:
+            raise
+        except NotImplementedError as error:
+            if _from_a_stub(error):
+                raise NotImplementedYet(error) from None
+            raise LearnerError(error) from None
+        except ScoringTimeout:  # the scorer's time limit, reported as such
+            raise
+        except BaseException as error:  # SystemExit, KeyboardInterrupt, the learner's own assert
+            raise LearnerError(error) from None
+        finally:
+            restore_modules()
+            if used is not None:
+                used.update(seen)
+
+    call.__name__ = getattr(learner_fn, "__name__", "learner_fn")
+    call.__wrapped_learner__ = learner_fn
+    return call
+
+
+def _learner_message(error: BaseException, name: str) -> str:
+    message = f"raised {type(error).__name__}: {error}"
+    if isinstance(error, NameError) and getattr(error, "name", None):
+        message += f" ({SCORING_RULE})"
+    return message
+
+
 def run_grader(g: Grader, learner_fn) -> Result:
     """Grade `learner_fn` with `g` and return a Result; never raises for a wrong answer."""
     name, points = g.name, g.points
@@ -208,17 +399,30 @@ def run_grader(g: Grader, learner_fn) -> Result:
         return Result(name, 0, points, "missing", f"no function named {name} was defined")
     if not callable(learner_fn):
         return Result(name, 0, points, "failed", f"{name} should be a function, got {type(learner_fn).__name__}")
+    restore_modules()
+    used: set = set()
     try:
-        g.fn(learner_fn)
-    except NotImplementedError:  # the learner stub (or a helper it calls) is not written yet
+        g.fn(guarded(learner_fn, used))
+    except NotImplementedYet:  # the learner stub (or a helper of the notebook) is not written yet
         return Result(name, 0, points, "not implemented", NOT_IMPLEMENTED)
+    except LearnerError as error:
+        return Result(name, 0, points, "failed", _one_line(_learner_message(error.error, name)))
     except GradingError as error:
         return Result(name, 0, points, "failed", _one_line(str(error)) or "wrong answer")
-    except AssertionError as error:
+    except AssertionError as error:  # the grader's own np.testing assertion
         return Result(name, 0, points, "failed", _one_line(_assertion_message(error)))
-    except Exception as error:  # an error inside the learner's code (or a grader bug)
+    except Exception as error:  # an error while handling the learner's result (or a grader bug)
         return Result(name, 0, points, "failed", _one_line(f"raised {type(error).__name__}: {error}"))
-    return Result(name, points, points, "passed")
+    finally:
+        restore_modules()
+    notes = []
+    for dotted, codes in map(_answer_code, g.uses):
+        if codes & used:
+            if dotted.startswith("bertlab."):
+                return Result(name, 0, points, "failed",
+                              f"calls {dotted}, the course's own answer: write {name} yourself", [f"used {dotted}"])
+            notes.append(f"used {dotted}")
+    return Result(name, points, points, "passed", notes=notes)
 
 
 MIN_WRONG_ANSWERS = 2
@@ -274,11 +478,74 @@ def show(result: Result) -> None:
         print(result.line())
 
 
+def _scored_names_in_this_session() -> set[str] | None:
+    """The names that scoring would define from the cells run so far in this Jupyter session
+    (None outside IPython): what a graded function may use, by the scoring rule."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - check() outside Jupyter
+        return None
+    ip = get_ipython()
+    history = getattr(getattr(ip, "history_manager", None), "input_hist_raw", None)
+    if not history:
+        return None
+    import ast
+
+    from bertlab.grading import cells
+
+    names: set[str] = set()
+    for raw in history:
+        code = cells.python_source(raw)
+        try:
+            if code is None:
+                continue
+            statements = ast.parse(code).body if code.lstrip().startswith(cells.GRADING_SETUP) else cells.scored_statements(code)
+        except SyntaxError:
+            continue
+        names |= cells.defined_names(statements)
+    return names
+
+
+def unscored_globals(learner_fn, scored: set[str]) -> list[str]:
+    """Globals that `learner_fn` (and the notebook functions it calls) reads but scoring would not define."""
+    import dis
+
+    namespace = getattr(learner_fn, "__globals__", None)
+    if namespace is None:
+        return []
+    missing: list[str] = []
+    seen_fns, todo = set(), [learner_fn]
+    while todo:
+        fn = todo.pop()
+        if _id(fn) in seen_fns:
+            continue
+        seen_fns.add(_id(fn))
+        codes = [fn.__code__]
+        while codes:
+            code = codes.pop()
+            codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+            for ins in dis.get_instructions(code):
+                if ins.opname not in ("LOAD_GLOBAL", "LOAD_NAME"):
+                    continue
+                name = ins.argval
+                if name not in namespace or name in missing:
+                    continue  # a builtin, or a NameError in Jupyter as well
+                if name not in scored:
+                    missing.append(name)
+                    continue
+                value = namespace[name]
+                if isinstance(value, types.FunctionType) and value.__globals__ is namespace:
+                    todo.append(value)  # a helper from the notebook: the same rule applies to it
+    return missing
+
+
 def check(key: str, learner_fn) -> None:
     """Grade a notebook exercise and show one short line: a green pass with points or a red hint.
 
     ``check("lesson02.pack_pair", pack_pair)``. It never raises for a wrong answer, so
-    "Run all" goes on to the next section.
+    "Run all" goes on to the next section. In Jupyter it first applies the scoring rule
+    (``bertlab.grading.cells``): a function that reads a notebook variable the scorer would not
+    define fails here as it would in ``python -m bertlab.grading score``.
     """
     try:
         g = get_grader(key)
@@ -286,6 +553,14 @@ def check(key: str, learner_fn) -> None:
         name = str(key).rpartition(".")[2] or str(key)
         why = str(error) if isinstance(error, (LookupError, ValueError)) else f"{type(error).__name__}: {error}"
         show(Result(name, 0, 0, "failed", _one_line(f"cannot grade: {why}")))
+        return None
+    scored = _scored_names_in_this_session() if _in_notebook() else None
+    if scored is not None and getattr(learner_fn, "__name__", None) not in scored:
+        scored = None  # the cell that defined it is not in the history: the rule cannot be applied
+    outside = unscored_globals(learner_fn, scored) if scored is not None and callable(learner_fn) else []
+    if outside:
+        names = ", ".join(outside)
+        show(Result(g.name, 0, g.points, "failed", f"{g.name} uses {names}, which scoring does not define: {SCORING_RULE}"))
         return None
     show(run_grader(g, learner_fn))
     return None

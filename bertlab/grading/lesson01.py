@@ -97,15 +97,19 @@ def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in _learner_args(config).items())
 
 
-@grader("count_bert_parameters", points=3)
+def _prepare_counts():
+    return [_keras_bert_count(**config) for config in COUNT_CONFIGS]
+
+
+@grader("count_bert_parameters", points=3, prepare=_prepare_counts, uses=["keras_bert.get_model"])
 def grade_count_bert_parameters(learner_fn):
     """Match keras-bert's count_params() (pretraining model) on seeded small configurations."""
     cases = []
-    for config in COUNT_CONFIGS:
+    for config, expected in zip(COUNT_CONFIGS, _prepare_counts()):
         got = learner_fn(**_learner_args(config))
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
             raise GradingError(f"return the count as an int, got {type(got).__name__} {got!r}")
-        cases.append((config, _keras_bert_count(**config), int(got)))
+        cases.append((config, expected, int(got)))
     wrong = [case for case in cases if case[1] != case[2]]
     if not wrong:
         return
@@ -174,23 +178,31 @@ def _small_bert(training: bool, seq_len: int):
     return tf.keras.Model(inputs, outputs)
 
 
-@grader("dummy_inputs", points=2)
-def grade_dummy_inputs(learner_fn):
-    """One zero array per model input, shape (batch_size, seq_len), that the model accepts."""
+@functools.lru_cache(maxsize=1)
+def _prepare_models():
+    """(model, its input names, their sequence lengths) per configuration, read before any learner call."""
+    cases = []
     for training, seq_len, batch_size in INPUT_CONFIGS:
         model = _small_bert(training, seq_len)
-        names = [t.name.split(":")[0] for t in model.inputs]
+        cases.append((model, [t.name.split(":")[0] for t in model.inputs], [int(t.shape[1]) for t in model.inputs]))
+    return cases
+
+
+@grader("dummy_inputs", points=2, prepare=_prepare_models)
+def grade_dummy_inputs(learner_fn):
+    """One zero array per model input, shape (batch_size, seq_len), that the model accepts."""
+    for (training, seq_len, batch_size), (model, names, lengths) in zip(INPUT_CONFIGS, _prepare_models()):
         arrays = learner_fn(model, batch_size)
         if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
             raise GradingError(f"return a list with one array per model input, got {type(arrays).__name__}")
-        if len(arrays) != len(model.inputs):
+        if len(arrays) != len(names):
             raise GradingError(
                 f"this model has {len(names)} inputs ({', '.join(names)}) but you returned {len(arrays)} arrays: "
                 "make one array per entry of model.inputs"
             )
-        for name, tensor, array in zip(names, model.inputs, arrays):
+        for name, length, array in zip(names, lengths, arrays):
             array = np.asarray(array)
-            expected = (batch_size, int(tensor.shape[1]))
+            expected = (batch_size, length)
             if array.shape != expected:
                 if array.shape == expected[::-1]:
                     raise GradingError(f"{name}: the batch dimension comes first, (batch_size, seq_len) = {expected}, "

@@ -38,6 +38,7 @@ def _mrpc():
 # ---------------------------------------------------------------------------------------
 # pack_pair(ids_a, ids_b, max_length) -> {input_word_ids, input_mask, input_type_ids}
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _pair_cases():
     """(ids_a, ids_b, max_length, expected) for seeded real MRPC pairs and lengths."""
     tokenizer = _tokenizer()
@@ -70,7 +71,7 @@ def _as_list(value, key):
     return array.tolist()
 
 
-@grader("pack_pair", points=3)
+@grader("pack_pair", points=3, prepare=_pair_cases)
 def grade_pack_pair(learner_fn):
     """Same ids, mask and type ids as ``tokenizer(a, b, truncation="longest_first", padding="max_length")``."""
     for ids_a, ids_b, max_length, expected in _pair_cases():
@@ -192,13 +193,19 @@ def _tf_text_pieces(words, vocab):
     return [[p.decode("utf-8") for p in row] for row in tokenizer.tokenize(tf.constant(words)).to_list()]
 
 
-@grader("wordpiece", points=3)
+@functools.lru_cache(maxsize=1)
+def _wordpiece_cases():
+    """(vocabulary name, vocabulary as a frozenset, words, TF Text's pieces for each word)."""
+    words = _words()
+    return [(name, frozenset(vocab), words, _tf_text_pieces(words, vocab))
+            for name, vocab in zip(("the BERT vocabulary", "a small vocabulary"), _vocabularies())]
+
+
+@grader("wordpiece", points=3, prepare=_wordpiece_cases, uses=[
+    "tensorflow_text.WordpieceTokenizer", "transformers.models.bert.tokenization_bert.WordpieceTokenizer"])
 def grade_wordpiece(learner_fn):
     """The same pieces as ``tensorflow_text.WordpieceTokenizer`` for ~130 words and two vocabularies."""
-    words = _words()
-    for name, vocab in zip(("the BERT vocabulary", "a small vocabulary"), _vocabularies()):
-        expected = _tf_text_pieces(words, vocab)
-        vocab_set = frozenset(vocab)
+    for name, vocab_set, words, expected in _wordpiece_cases():
         for word, want in zip(words, expected):
             got = learner_fn(word, vocab_set)
             if not isinstance(got, (list, tuple)) or not all(isinstance(p, str) for p in got):
@@ -264,6 +271,7 @@ def wordpiece_unknown_piece_only(word, vocab):
 # ---------------------------------------------------------------------------------------
 # attention_mask_from_ids(input_word_ids) -> 0/1 int32 array of the same shape
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _mask_cases():
     tokenizer = _tokenizer()
     frame = _mrpc()
@@ -278,7 +286,7 @@ def _mask_cases():
     return cases
 
 
-@grader("attention_mask_from_ids", points=1)
+@grader("attention_mask_from_ids", points=1, prepare=_mask_cases)
 def grade_attention_mask_from_ids(learner_fn):
     """The tokenizer's attention mask for real padded batches (fixed and dynamic padding, pairs too)."""
     for ids, want in _mask_cases():

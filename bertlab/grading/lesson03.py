@@ -1,10 +1,13 @@
 """Graders for lesson 03 "Encoder outputs": masked mean pooling, a cosine-similarity matrix,
 the layer where two meanings of a word are furthest apart.
 
-All three grade NumPy functions (TensorFlow tensors accepted too) on seeded, varied arrays
-shaped like the encoder's outputs; each runs in well under a second.
+All three grade NumPy functions on seeded, varied NumPy arrays shaped like the encoder's
+outputs (the lesson passes NumPy arrays, so a plain NumPy answer is right); each runs in well
+under a second. Cases and expected answers are computed once, before any learner code.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -18,7 +21,9 @@ def _to_numpy(value):
 # ---------------------------------------------------------------------------------------
 # masked_mean_pool(sequence_output, input_mask) -> (batch, hidden)
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _pool_cases():
+    """(states, mask, expected mean) per case."""
     rng = np.random.default_rng(303)
     cases = []
     for batch, length, hidden, contiguous in [(3, 9, 6, True), (4, 16, 12, True), (5, 8, 4, False), (1, 5, 3, True)]:
@@ -31,20 +36,18 @@ def _pool_cases():
             mask = (rng.random((batch, length)) < 0.6).astype(np.int32)
             mask[:, 0] = 1
         states[mask == 0] += 25.0  # padding positions are not zeros in BERT's output
-        cases.append((states, mask))
+        weights = mask[:, :, None].astype(np.float64)
+        cases.append((states, mask, (states * weights).sum(axis=1) / weights.sum(axis=1)))
     return cases
 
 
-@grader("masked_mean_pool", points=2)
+@grader("masked_mean_pool", points=2, prepare=_pool_cases,
+        uses=["bertlab.encoder.masked_mean_pool", "bertlab.finetuning.masked_mean"])
 def grade_masked_mean_pool(learner_fn):
     """The mean over positions where the mask is 1, for padded and randomly masked batches."""
-    import tensorflow as tf
-
-    for i, (states, mask) in enumerate(_pool_cases()):
-        args = (tf.constant(states), tf.constant(mask)) if i == 1 else (states.copy(), mask.copy())
-        got = _to_numpy(learner_fn(*args))
+    for states, mask, want in _pool_cases():
+        got = _to_numpy(learner_fn(states.copy(), mask.copy()))
         weights = mask[:, :, None].astype(np.float64)
-        want = (states * weights).sum(axis=1) / weights.sum(axis=1)
         if got.shape != want.shape:
             raise GradingError(f"for sequence_output of shape {states.shape} return (batch, hidden) = {want.shape}, "
                                f"got {got.shape}: average over axis 1, the tokens")
@@ -80,25 +83,29 @@ def mean_of_the_first_n(sequence_output, input_mask):
 # ---------------------------------------------------------------------------------------
 # cosine_similarity_matrix(a, b) -> (len(a), len(b))
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _cosine_cases():
+    """(a, b, expected matrix) per case."""
     rng = np.random.default_rng(33)
     cases = []
     for n, m, dim in [(4, 4, 8), (3, 5, 16), (6, 2, 384)]:
-        a = rng.normal(size=(n, dim)) * rng.uniform(0.2, 5.0, size=(n, 1))  # varied lengths
-        b = rng.normal(size=(m, dim)) * rng.uniform(0.2, 5.0, size=(m, 1))
-        cases.append((a.astype(np.float32), b.astype(np.float32)))
+        a = (rng.normal(size=(n, dim)) * rng.uniform(0.2, 5.0, size=(n, 1))).astype(np.float32)  # varied lengths
+        b = (rng.normal(size=(m, dim)) * rng.uniform(0.2, 5.0, size=(m, 1))).astype(np.float32)
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        want = (a64 / np.linalg.norm(a64, axis=1, keepdims=True)) @ (b64 / np.linalg.norm(b64, axis=1, keepdims=True)).T
+        cases.append((a, b, want))
     return cases
 
 
-@grader("cosine_similarity_matrix", points=2)
+@grader("cosine_similarity_matrix", points=2, prepare=_cosine_cases,
+        uses=["bertlab.encoder.cosine_similarity_matrix", "sklearn.metrics.pairwise.cosine_similarity"])
 def grade_cosine_similarity_matrix(learner_fn):
     """Every row of a against every row of b, for vectors of varied lengths and sizes."""
-    for a, b in _cosine_cases():
+    for a, b, want in _cosine_cases():
         got = _to_numpy(learner_fn(a.copy(), b.copy()))
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         an = a64 / np.linalg.norm(a64, axis=1, keepdims=True)
         bn = b64 / np.linalg.norm(b64, axis=1, keepdims=True)
-        want = an @ bn.T
         if got.shape != want.shape:
             hint = " (did you compare a with itself?)" if got.shape == (len(a), len(a)) else ""
             raise GradingError(f"for a of {a.shape[0]} rows and b of {b.shape[0]} rows return shape {want.shape}, "
@@ -126,6 +133,7 @@ def normalize_only_a(a, b):
 # ---------------------------------------------------------------------------------------
 # most_different_layer(vectors_a, vectors_b) -> int (0 = embedding layer)
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _layer_cases():
     """Word vectors per layer (layers + 1, hidden) for two uses of a word. The vectors change
     length from layer to layer, so the lowest dot product and the largest distance point to
@@ -146,7 +154,7 @@ def _layer_cases():
     return cases
 
 
-@grader("most_different_layer", points=2)
+@grader("most_different_layer", points=2, prepare=_layer_cases)
 def grade_most_different_layer(learner_fn):
     """The index of the layer with the lowest cosine similarity, on vectors whose lengths vary by layer."""
     cases = _layer_cases()

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from bertlab.grading.core import GradingError, grader, wrong_answer
+from bertlab.grading.core import GradingError, LearnerError, grader, wrong_answer
 
 IGNORE_INDEX = -100
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
@@ -19,42 +19,73 @@ VOCAB_SIZE = 500
 
 
 # --------------------------------------------------------------------------- masking
-def _padded_batches(seed: int, count: int):
-    """Batches like a pipeline's: [CLS] A [SEP] B [SEP] of varied lengths, padded with [PAD]."""
+MASK_RATE, MASK_SPLIT = 0.15, (0.8, 0.1, 0.1)  # chosen; of those [MASK], random, unchanged
+SIGMAS = 4  # tolerances: this many standard deviations of the count actually drawn
+
+
+@functools.lru_cache(maxsize=None)
+def _padded_batches(seed: int, count: int) -> tuple:
+    """Batches like a pipeline's: [CLS] A [SEP] B [SEP] of varied lengths (40 to 128 tokens), padded with [PAD]."""
     rng = np.random.default_rng(seed)
+    batches = []
     for _ in range(count):
-        batch, width = int(rng.integers(4, 9)), int(rng.integers(24, 64))
+        batch, width = int(rng.integers(4, 9)), int(rng.integers(48, 129))
         ids = np.full((batch, width), PAD, dtype=np.int64)
         for row in range(batch):
-            n = int(rng.integers(12, width + 1))
+            n = int(rng.integers(40, width + 1))
             ids[row, :n] = rng.integers(len(SPECIAL_IDS), VOCAB_SIZE, size=n)
             ids[row, 0] = CLS
             ids[row, n - 1] = SEP
             ids[row, int(rng.integers(2, n - 2))] = SEP
-        yield ids
+        batches.append(ids)
+    return tuple(batches)
+
+
+def _prepare_masking():
+    return _padded_batches(404, 120), _padded_batches(4040, 1)
 
 
 def _call_mask(learner_fn, ids, seed):
     out = learner_fn(ids.copy(), SPECIAL_IDS, MASK, VOCAB_SIZE, np.random.default_rng(seed))
-    if not isinstance(out, tuple) or len(out) != 2:
-        raise GradingError("mask_tokens should return a tuple (masked_ids, labels).")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise GradingError("mask_tokens should return a pair (masked_ids, labels).")
     masked, labels = (np.asarray(x) for x in out)
     if masked.shape != ids.shape or labels.shape != ids.shape:
         raise GradingError(f"masked_ids and labels should both have the input's shape {ids.shape}; got {masked.shape} and {labels.shape}.")
     return masked, labels
 
 
-@grader("mask_tokens", points=3)
+def _check_generator_use(call, what: str):
+    """The same seed gives the same result, other seeds other results: all randomness from `rng`."""
+    for k in range(3):
+        first, again, other = call(1000 + k), call(1000 + k), call(5000 + k)
+        if not all(np.array_equal(x, y) for x, y in zip(first, again)):
+            raise GradingError(f"Two calls with generators of the same seed gave different {what}: draw all randomness "
+                               "from `rng` (not np.random or Python's random).")
+        if all(np.array_equal(x, y) for x, y in zip(first, other)):
+            raise GradingError(f"Generators with different seeds gave the same {what}: draw from the `rng` you are "
+                               "given (do not create or reseed a generator).")
+
+
+def _dispersion(counts: np.ndarray, draws: int) -> float:
+    """Variance of per-position counts over the variance of independent draws (about 1 when independent)."""
+    p = counts.mean() / draws
+    return float(counts.var() / max(draws * p * (1 - p), 1e-12))
+
+
+@grader("mask_tokens", points=3, prepare=_prepare_masking,
+        uses=["bertlab.pretraining.mask_tokens", "tensorflow_text.mask_language_model"])
 def grade_mask_tokens(learner_fn):
-    """About 15 % of the non-special tokens chosen; of those 80 % [MASK], 10 % random, 10 % kept."""
-    selectable = chosen = as_mask = kept = randomised = 0
-    random_values = []
-    for k, ids in enumerate(_padded_batches(seed=404, count=150)):
+    """About 15 % of the non-special tokens chosen, each independently and from `rng`; of those
+    80 % [MASK], 10 % random ids (one draw per token), 10 % kept. Tolerances: 4 standard deviations
+    of the counts drawn; the rate may also follow TF Text's per-row rounding (ceil) or its floor."""
+    batches, (fixed,) = _prepare_masking()
+    _check_generator_use(lambda seed: _call_mask(learner_fn, batches[0], seed), "masks")
+    selectable = chosen = as_mask = kept = randomised = neighbours = chosen_with_neighbour = 0
+    random_values, equal_pairs, pairs = [], 0, 0
+    rows_selectable = []
+    for k, ids in enumerate(batches):
         masked, labels = _call_mask(learner_fn, ids, seed=1000 + k)
-        if k < 3:  # reproducible: the same generator seed gives the same masks
-            again = _call_mask(learner_fn, ids, seed=1000 + k)
-            if not (np.array_equal(masked, again[0]) and np.array_equal(labels, again[1])):
-                raise GradingError("Two calls with generators of the same seed gave different masks: draw all randomness from `rng`.")
         is_special = np.isin(ids, SPECIAL_IDS)
         is_chosen = labels != IGNORE_INDEX
         if np.any(is_chosen & is_special):
@@ -64,27 +95,44 @@ def grade_mask_tokens(learner_fn):
                                "labels must mark every chosen position, and only chosen positions may change.")
         if not np.array_equal(labels[is_chosen], ids[is_chosen]):
             raise GradingError("At a chosen position the label should be the ORIGINAL token id (what the model must recover).")
+        rows_selectable.extend((~is_special).sum(axis=1).tolist())
         selectable += int((~is_special).sum())
         chosen += int(is_chosen.sum())
+        both_selectable = ~is_special[:, :-1] & ~is_special[:, 1:]
+        neighbours += int((is_chosen[:, :-1] & both_selectable).sum())
+        chosen_with_neighbour += int((is_chosen[:, :-1] & is_chosen[:, 1:] & both_selectable).sum())
         new = masked[is_chosen]
         as_mask += int((new == MASK).sum())
         kept += int((new == ids[is_chosen]).sum())
         replaced = (new != MASK) & (new != ids[is_chosen])
         randomised += int(replaced.sum())
-        random_values.extend(new[replaced].tolist())
+        values = new[replaced]
+        random_values.extend(values.tolist())
+        pairs += len(values) * (len(values) - 1) // 2
+        equal_pairs += int(sum(c * (c - 1) // 2 for c in np.unique(values, return_counts=True)[1]))
     if chosen == 0:
         raise GradingError("No token was ever chosen: labels are all -100. Choose about 15 % of the ordinary tokens.")
     rate = chosen / selectable
-    if not 0.13 <= rate <= 0.18:
+    rows = np.array(rows_selectable)
+    sd = np.sqrt(MASK_RATE * (1 - MASK_RATE) / selectable)
+    low = min(MASK_RATE, np.floor(MASK_RATE * rows).sum() / rows.sum()) - SIGMAS * sd
+    high = max(MASK_RATE, np.ceil(MASK_RATE * rows).sum() / rows.sum()) + SIGMAS * sd
+    if not low <= rate <= high:
         raise GradingError(f"{rate:.1%} of the ordinary (non-special, non-padding) tokens were chosen; expected about 15 % "
-                           f"(between 13 % and 18 %, over {selectable} tokens). Take 15 % of the ordinary tokens only.")
+                           f"(between {low:.1%} and {high:.1%} over {selectable} tokens). Take 15 % of the ordinary tokens only.")
     shares = {"[MASK]": as_mask / chosen, "random": randomised / chosen, "unchanged": kept / chosen}
-    expected = {"[MASK]": 0.8, "random": 0.1, "unchanged": 0.1}
-    for name, share in shares.items():
-        if abs(share - expected[name]) > 0.03:
+    for (name, share), want in zip(shares.items(), MASK_SPLIT):
+        tolerance = SIGMAS * np.sqrt(want * (1 - want) / chosen)
+        if abs(share - want) > tolerance:
             got = ", ".join(f"{k} {v:.1%}" for k, v in shares.items())
             raise GradingError(f"Of the chosen tokens: {got}; expected 80 % [MASK], 10 % random, 10 % unchanged "
-                               f"(each within 3 points, over {chosen} chosen tokens). Split with one uniform draw per chosen token.")
+                               f"(each within {tolerance:.1%} over {chosen} chosen tokens). Split with one uniform draw per chosen token.")
+    counts = sum((_call_mask(learner_fn, fixed, seed=7000 + k)[1] != IGNORE_INDEX).astype(int) for k in range(40))
+    if _dispersion(counts[~np.isin(fixed, SPECIAL_IDS)], 40) > 2 or chosen_with_neighbour < 0.3 * rate * neighbours:
+        raise GradingError("The chosen positions follow a pattern (the same positions, or a fixed spacing such as every "
+                           "7th token): choose each ordinary token independently, with probability 0.15 drawn from `rng`.")
+    if pairs and equal_pairs / pairs > 0.05:
+        raise GradingError("The random replacements of one batch share the same id: draw one random id per replaced token.")
     values = np.array(random_values)
     if len(np.unique(values)) < 0.2 * min(len(values), VOCAB_SIZE) or values.max() >= VOCAB_SIZE or values.min() < 0:
         raise GradingError("The random replacements are not spread over the vocabulary: draw them uniformly from range(vocab_size).")
@@ -136,6 +184,43 @@ def mask_tokens_counting_15_percent_of_the_padded_batch(ids, special_ids, mask_i
     return masked, labels
 
 
+@wrong_answer("mask_tokens", hint="do not create or reseed a generator")
+def mask_tokens_reseeding_the_generator(ids, special_ids, mask_id, vocab_size, rng):
+    rng = np.random.default_rng(0)  # "for reproducibility": every call now masks the same way
+    return _reference_mask(ids, special_ids, mask_id, vocab_size, rng)
+
+
+@wrong_answer("mask_tokens", hint="every 7th token")
+def mask_tokens_every_seventh(ids, special_ids, mask_id, vocab_size, rng):
+    ids = np.asarray(ids)
+    chosen = ~np.isin(ids, special_ids) & (np.arange(ids.shape[1]) % 7 == 3)[None, :]
+    labels = np.where(chosen, ids, IGNORE_INDEX)
+    draw = rng.random(ids.shape)
+    masked = np.where(chosen & (draw < 0.8), mask_id, ids)
+    random_pos = chosen & (draw >= 0.8) & (draw < 0.9)
+    masked[random_pos] = rng.integers(0, vocab_size, size=int(random_pos.sum()))
+    return masked, labels
+
+
+@wrong_answer("mask_tokens", hint="share the same id")
+def mask_tokens_one_random_id_per_batch(ids, special_ids, mask_id, vocab_size, rng):
+    ids = np.asarray(ids)
+    masked, labels = _reference_mask(ids, special_ids, mask_id, vocab_size, rng)
+    replaced = (labels != IGNORE_INDEX) & (masked != mask_id) & (masked != ids)
+    masked[replaced] = rng.integers(0, vocab_size)
+    return masked, labels
+
+
+@wrong_answer("mask_tokens", hint="expected about 15 %")
+def mask_tokens_at_17_percent(ids, special_ids, mask_id, vocab_size, rng):
+    return _reference_mask(ids, special_ids, mask_id, vocab_size, rng, rate=0.17)
+
+
+@wrong_answer("mask_tokens", hint="expected 80 % [MASK]")
+def mask_tokens_78_12_10(ids, special_ids, mask_id, vocab_size, rng):
+    return _reference_mask(ids, special_ids, mask_id, vocab_size, rng, split=(0.78, 0.12))
+
+
 # --------------------------------------------------------------------------- NSP pairs
 def _documents(seed: int):
     """Documents of distinct sentences named after where they are, e.g. 'doc 2 sentence 5'."""
@@ -144,19 +229,29 @@ def _documents(seed: int):
     return [[f"doc {d} sentence {i}" for i in range(int(rng.integers(1 if d else 2, 12)))] for d in range(n_docs)]
 
 
-@grader("make_nsp_pairs", points=2)
+@functools.lru_cache(maxsize=1)
+def _nsp_cases():
+    return [_documents(seed=440 + k) for k in range(150)]
+
+
+def _call_pairs(learner_fn, documents, seed):
+    pairs = learner_fn([list(doc) for doc in documents], np.random.default_rng(seed))
+    try:
+        return [(a, b, int(label)) for a, b, label in pairs]
+    except (TypeError, ValueError):
+        raise GradingError("make_nsp_pairs should return a list of (sentence_a, sentence_b, label) tuples.") from None
+
+
+@grader("make_nsp_pairs", points=2, prepare=_nsp_cases, uses=["bertlab.pretraining.make_nsp_pairs"])
 def grade_make_nsp_pairs(learner_fn):
     """One pair per sentence that has a successor; label 0 = the true next sentence, label 1 = a
-    random sentence from another document; about half random."""
-    total = random_count = 0
+    random sentence from another document; each sentence independently random with probability
+    1/2, drawn from `rng` (tolerances: 4 standard deviations of the counts drawn)."""
+    cases = _nsp_cases()
+    total = random_count = consecutive = consecutive_equal = 0
     other_docs_used = set()
-    for k in range(60):
-        documents = _documents(seed=440 + k)
-        pairs = learner_fn(documents, np.random.default_rng(k))
-        try:
-            pairs = [(a, b, int(label)) for a, b, label in pairs]
-        except (TypeError, ValueError):
-            raise GradingError("make_nsp_pairs should return a list of (sentence_a, sentence_b, label) tuples.") from None
+    for k, documents in enumerate(cases):
+        pairs = _call_pairs(learner_fn, documents, k)
         expected_a = [s for doc in documents for s in doc[:-1]]
         if sorted(a for a, _, _ in pairs) != sorted(expected_a):
             raise GradingError(f"Expected one pair for every sentence that has a next sentence in its document "
@@ -178,11 +273,29 @@ def grade_make_nsp_pairs(learner_fn):
                                    "Draw the random sentence from another document.")
             if label == 1:
                 other_docs_used.add((len(documents), db))
+        labels = {a: label for a, _, label in pairs}
+        for doc in documents:
+            for first, second in zip(doc[:-2], doc[1:-1]):
+                consecutive += 1
+                consecutive_equal += labels[first] == labels[second]
         total += len(pairs)
         random_count += sum(label for _, _, label in pairs)
     share = random_count / total
-    if abs(share - 0.5) > 0.06:
-        raise GradingError(f"{share:.1%} of {total} pairs were random; expected about half (50 % within 6 points).")
+    tolerance = SIGMAS * np.sqrt(0.25 / total)
+    share_error = GradingError(f"{share:.1%} of {total} pairs were random; expected about half (50 % within {tolerance:.1%}).")
+    if abs(share - 0.5) > 0.15:  # far off: say so before looking for patterns
+        raise share_error
+    counts = np.zeros(sum(len(doc) - 1 for doc in cases[0] if doc), int)
+    for seed in range(40):
+        counts += np.array([label for _, _, label in sorted(_call_pairs(learner_fn, cases[0], 9000 + seed),
+                                                                 key=lambda pair: pair[0])])
+    equal_share = consecutive_equal / max(consecutive, 1)
+    if _dispersion(counts, 40) > 2 or abs(equal_share - 0.5) > SIGMAS * np.sqrt(0.25 / max(consecutive, 1)):
+        raise GradingError("The labels follow a pattern (the same sentences, or alternating): decide for each sentence "
+                           "independently, with probability 1/2 drawn from `rng`, whether its partner is random.")
+    if abs(share - 0.5) > tolerance:
+        raise share_error
+    _check_generator_use(lambda seed: [_call_pairs(learner_fn, cases[0], seed)], "pairs")
     if len({d for _, d in other_docs_used}) < 3:
         raise GradingError("The random sentences always come from the same few documents: pick the other document at random.")
 
@@ -215,9 +328,31 @@ def make_nsp_pairs_always_next(documents, rng):
     return _reference_pairs(documents, rng, rate=0.0)
 
 
+@wrong_answer("make_nsp_pairs", hint="Python's random")
+def make_nsp_pairs_with_pythons_random(documents, rng):
+    import random
+
+    return _reference_pairs(documents, np.random.default_rng(random.randrange(2**32)))
+
+
+@wrong_answer("make_nsp_pairs", hint="alternating")
+def make_nsp_pairs_alternating(documents, rng):
+    pairs = []
+    for d, doc in enumerate(documents):
+        others = [j for j in range(len(documents)) if j != d and documents[j]]
+        for i in range(len(doc) - 1):
+            if i % 2:
+                other = documents[others[int(rng.integers(len(others)))]]
+                pairs.append((doc[i], other[int(rng.integers(len(other)))], 1))
+            else:
+                pairs.append((doc[i], doc[i + 1], 0))
+    return pairs
+
+
 # --------------------------------------------------------------------------- masked-LM loss
 @functools.lru_cache(maxsize=1)
 def _loss_cases():
+    """(labels, logits, expected loss) per case."""
     rng = np.random.default_rng(4004)
     cases = []
     for _ in range(6):
@@ -227,7 +362,8 @@ def _loss_cases():
         chosen = rng.random((batch, length)) < rng.uniform(0.1, 0.5)
         chosen[0, int(rng.integers(length))] = True  # at least one chosen position
         chosen[-1] = False if batch > 2 else chosen[-1]  # a row with nothing chosen
-        cases.append((np.where(chosen, labels, IGNORE_INDEX).astype(np.int32), logits))
+        labels = np.where(chosen, labels, IGNORE_INDEX).astype(np.int32)
+        cases.append((labels, logits, _reference_loss(labels, logits)))
     return cases
 
 
@@ -239,7 +375,7 @@ def _reference_loss(labels, logits):
     return float(-(picked * chosen).sum() / max(chosen.sum(), 1))
 
 
-@grader("masked_lm_loss", points=2)
+@grader("masked_lm_loss", points=2, prepare=_loss_cases, uses=["bertlab.pretraining.masked_lm_loss"])
 def grade_masked_lm_loss(learner_fn):
     """Mean cross-entropy (from logits) over the chosen positions only; 0.0 when nothing is chosen."""
     import tensorflow as tf
@@ -247,7 +383,10 @@ def grade_masked_lm_loss(learner_fn):
     def call(labels, logits):
         try:
             value = learner_fn(tf.constant(labels), tf.constant(logits))
-        except tf.errors.InvalidArgumentError as error:
+        except LearnerError as wrapped:
+            error = wrapped.error
+            if not isinstance(error, tf.errors.InvalidArgumentError):
+                raise
             if "-100" in str(error) or "label" in str(error).lower():
                 raise GradingError("The cross-entropy received the label -100: replace ignored labels by a valid id "
                                    "(e.g. 0) before the loss and give those positions weight 0.") from None
@@ -257,8 +396,8 @@ def grade_masked_lm_loss(learner_fn):
             raise GradingError(f"masked_lm_loss should return one number (a scalar tensor), got shape {value.shape}.")
         return float(value)
 
-    for labels, logits in _loss_cases():
-        got, expected = call(labels, logits), _reference_loss(labels, logits)
+    for labels, logits, expected in _loss_cases():
+        got = call(labels, logits)
         if not np.isfinite(got):
             raise GradingError("The loss is not finite: divide by max(number chosen, 1).")
         if not np.isclose(got, expected, rtol=1e-4, atol=1e-5):

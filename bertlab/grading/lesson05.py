@@ -18,7 +18,9 @@ _RNG = np.random.default_rng(505)
 # ---------------------------------------------------------------------------------------
 # accuracy_and_f1(y_true, y_pred) -> (accuracy, f1 of the positive class 1)
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _metric_cases():
+    """(y_true, y_pred, expected accuracy, expected F1) per case."""
     rng = np.random.default_rng(2026)
     cases = []
     for n, p_true, flip in [(40, 0.7, 0.2), (123, 0.3, 0.35), (17, 0.5, 0.1), (64, 0.68, 0.5)]:
@@ -26,7 +28,7 @@ def _metric_cases():
         y_pred = np.where(rng.random(n) < flip, 1 - y_true, y_true)
         cases.append((y_true, y_pred))
     cases.append((np.array([1, 0, 1, 1]), np.array([0, 0, 0, 0])))  # never predicts the positive class
-    return cases
+    return [(y_true, y_pred, *_reference_metrics(y_true, y_pred)) for y_true, y_pred in cases]
 
 
 def _reference_metrics(y_true, y_pred):
@@ -35,15 +37,14 @@ def _reference_metrics(y_true, y_pred):
     return accuracy_score(y_true, y_pred), f1_score(y_true, y_pred, pos_label=1, zero_division=0)
 
 
-@grader("accuracy_and_f1", points=2)
+@grader("accuracy_and_f1", points=2, prepare=_metric_cases)
 def grade_accuracy_and_f1(learner_fn):
     """(accuracy, F1 of class 1) on seeded label vectors of varied length and balance."""
-    for y_true, y_pred in _metric_cases():
+    for y_true, y_pred, want_accuracy, want_f1 in _metric_cases():
         got = learner_fn(y_true.copy(), y_pred.copy())
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise GradingError(f"return a pair (accuracy, f1), got {type(got).__name__}")
         accuracy, f1 = (float(v) for v in got)
-        want_accuracy, want_f1 = _reference_metrics(y_true, y_pred)
         if not np.isclose(accuracy, want_accuracy, atol=1e-6):
             if np.isclose(accuracy, want_accuracy * len(y_true), atol=1e-6):
                 raise GradingError("accuracy is a fraction between 0 and 1, not a count of correct predictions")
@@ -88,7 +89,8 @@ def _reference_schedule(step, peak_lr, warmup_steps, total_steps):
     return peak_lr * max(0.0, (total_steps - step) / max(total_steps - warmup_steps, 1))
 
 
-@grader("warmup_linear_decay", points=2)
+@grader("warmup_linear_decay", points=2,
+        uses=["bertlab.finetuning.warmup_linear_decay", "bertlab.finetuning.WarmupLinearDecay"])
 def grade_warmup_linear_decay(learner_fn):
     """Every step of three schedules (one without warm-up), past the end too, within 1e-9 relative."""
     for peak, warmup, total in SCHEDULES:
@@ -173,19 +175,43 @@ def _reference_pair(model, tokenizer, sentence1, sentence2):
     return int(probabilities.argmax()), probabilities
 
 
-@grader("predict_pair", points=2)
+MODELS = [(2, 11, "mean"), (3, 12, "pooled")]
+
+
+@functools.lru_cache(maxsize=1)
+def _pair_predictions():
+    """Per model: (model, its weights, [(sentence1, sentence2, label, probabilities)]), computed
+    before the learner's function ever holds the model."""
+    tokenizer = _tokenizer()
+    cases = []
+    for num_labels, seed, pooling in MODELS:
+        model = _tiny_classifier(num_labels, seed, pooling)
+        expected = [(s1, s2, *_reference_pair(model, tokenizer, s1, s2)) for s1, s2 in PAIRS]
+        cases.append((num_labels, model, [w.copy() for w in model.get_weights()], expected))
+    return cases
+
+
+def _weights_unchanged(model, weights) -> bool:
+    """Whether the model still has `weights`; puts them back if not (the next check needs them)."""
+    if all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights)):
+        return True
+    model.set_weights(weights)
+    return False
+
+
+@grader("predict_pair", points=2, prepare=_pair_predictions, uses=["bertlab.finetuning.predict"])
 def grade_predict_pair(learner_fn):
     """The label and class probabilities of tiny seeded classifiers (2 and 3 labels) on four pairs."""
     tokenizer = _tokenizer()
-    for num_labels, seed, pooling in [(2, 11, "mean"), (3, 12, "pooled")]:
-        model = _tiny_classifier(num_labels, seed, pooling)
-        for sentence1, sentence2 in PAIRS:
+    for num_labels, model, weights, expected in _pair_predictions():
+        for sentence1, sentence2, want_label, want_probabilities in expected:
             got = learner_fn(model, tokenizer, sentence1, sentence2)
+            if not _weights_unchanged(model, weights):
+                raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
             if not isinstance(got, (tuple, list)) or len(got) != 2:
                 raise GradingError(f"return a pair (label, probabilities), got {type(got).__name__}")
             label, probabilities = got
             probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-            want_label, want_probabilities = _reference_pair(model, tokenizer, sentence1, sentence2)
             if probabilities.shape != (num_labels,):
                 raise GradingError(f"probabilities should have one value per class, shape ({num_labels},), "
                                    f"got {probabilities.shape}")

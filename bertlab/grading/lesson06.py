@@ -4,6 +4,8 @@ All three grade plain NumPy/scikit-learn functions on seeded, varied arrays (wel
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from bertlab.grading.core import GradingError, grader, wrong_answer
@@ -34,8 +36,8 @@ def grade_stratified_split(learner_fn):
     the test part, shuffled within each class, and the same split for the same seed."""
     for labels, share in _split_cases():
         got = learner_fn(labels.copy(), share, 7)
-        if not isinstance(got, tuple) or len(got) != 2:
-            raise GradingError("return a tuple (train_positions, test_positions)")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise GradingError("return a pair (train_positions, test_positions)")
         train, test = (_as_positions(part, name) for part, name in zip(got, ("train_positions", "test_positions")))
         n = len(labels)
         if len(np.intersect1d(train, test)) or sorted(np.concatenate([train, test]).tolist()) != list(range(n)):
@@ -100,7 +102,8 @@ def _label_cases():
     return cases
 
 
-@grader("class_weights", points=2)
+@grader("class_weights", points=2, uses=[
+    "bertlab.spam.balanced_class_weights", "sklearn.utils.class_weight.compute_class_weight"])
 def grade_class_weights(learner_fn):
     """Balanced weights for 2- and 3-class label vectors of varied size and imbalance."""
     for labels in _label_cases():
@@ -135,15 +138,18 @@ def class_frequencies(labels):
 
 
 # ---------------------------------------------------------------------------------------
-# threshold_for_precision(y_true, scores, target_precision) -> lowest threshold reaching it
+# threshold_for_precision(y_true, scores, target_precision) -> a threshold whose predictions
+# (spam when score >= threshold) are those of the lowest threshold reaching the precision
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _threshold_cases():
+    """(y, scores, target, reference threshold) per case."""
     rng = np.random.default_rng(66)
     cases = []
     for n, spam_share, target in [(400, 0.13, 0.95), (250, 0.3, 0.9), (600, 0.13, 0.99)]:
         y = (rng.random(n) < spam_share).astype(int)
         scores = np.clip(rng.normal(0.25 + 0.5 * y, 0.18), 0, 1).round(4)
-        cases.append((y, scores, target))
+        cases.append((y, scores, target, float(_reference_threshold(y, scores, target))))
     return cases
 
 
@@ -158,13 +164,14 @@ def _reference_threshold(y, scores, target):
     return threshold_for_precision(y, scores, target)
 
 
-@grader("threshold_for_precision", points=2)
+@grader("threshold_for_precision", points=2, prepare=_threshold_cases, uses=["bertlab.spam.threshold_for_precision"])
 def grade_threshold_for_precision(learner_fn):
-    """The lowest score threshold whose precision (spam if score >= threshold) reaches the target."""
-    for y, scores, target in _threshold_cases():
+    """A threshold that makes the predictions (spam if score >= threshold) of the lowest score
+    threshold whose precision reaches the target: any value between the score below it
+    (excluded) and it (included) predicts the same and is right."""
+    for y, scores, target, want in _threshold_cases():
         got = float(learner_fn(y.copy(), scores.copy(), target))
-        want = _reference_threshold(y, scores, target)
-        if np.isclose(got, want, atol=1e-9):
+        if np.array_equal(scores >= got, scores >= want):
             continue
         precision = _precision_at(y, scores, got)
         if precision < target:
@@ -173,8 +180,8 @@ def grade_threshold_for_precision(learner_fn):
                 "when score >= threshold and check precision, not recall"
             )
         raise GradingError(
-            f"threshold {got:.4f} reaches precision {target} but a lower one ({want:.4f}) does too: choose the lowest "
-            "threshold that reaches the target, so that recall is as high as possible"
+            f"threshold {got:.4f} reaches precision {target} but a lower one ({want:.4f}) does too and flags more "
+            "spam: choose the lowest threshold that reaches the target, so that recall is as high as possible"
         )
 
 

@@ -1,7 +1,12 @@
 """Build the learner notebooks from the solution notebooks (one source of truth).
 
-    python -m bertlab.notebooks build           # write notebooks/NN_*.ipynb (and refresh headers)
-    python -m bertlab.notebooks build --check   # exit 1 when anything is out of date (CI)
+    python -m tools.notebooks build           # write notebooks/NN_*.ipynb (and refresh headers)
+    python -m tools.notebooks build --check   # exit 1 when anything is out of date (CI)
+
+An authoring tool: it works on a checkout (paths relative to this file), so it lives under
+``tools/``, outside the ``bertlab`` package that learners install. The cell vocabulary it
+shares with the scorer (``# GRADED FUNCTION:``, the setup tag, a cell's source) is
+:mod:`bertlab.grading.cells`.
 
 For each ``notebooks/solutions/NN_name.ipynb`` the build
 
@@ -24,6 +29,10 @@ import re
 import sys
 from pathlib import Path
 
+from bertlab.grading.cells import GRADED_PREFIX, SETUP_TAG, graded_name, python_source
+from bertlab.grading.cells import source as _source
+from bertlab.grading.cells import tags as _tags
+
 # ---- The one repository setting: every Colab / GitHub link and the Colab install use it. ----
 REPO = "bertlab/bertlab"  # GitHub owner/name
 BRANCH = "main"
@@ -34,13 +43,11 @@ NOTEBOOKS = ROOT / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"
 
 HEADER_TAG = "bertlab-header"
-SETUP_TAG = "bertlab-setup"
 SOLUTION_ONLY_TAG = "solution-only"
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
-GRADED_PREFIX = "# GRADED FUNCTION:"
 NBVAL_MARKER = re.compile(r"^\s*#\s*NBVAL_[A-Z_]+\s*$")
 LESSON_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 
@@ -109,15 +116,6 @@ def header_source(title: str, path: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Cell helpers
 # ---------------------------------------------------------------------------------------
-def _source(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
 def _new_cell(cell_type: str, source: str, tag: str, cell_id: str | None) -> dict:
     cell = {"cell_type": cell_type, "metadata": {"tags": [tag]}, "source": source}
     if cell_id:
@@ -125,16 +123,6 @@ def _new_cell(cell_type: str, source: str, tag: str, cell_id: str | None) -> dic
     if cell_type == "code":
         cell.update(execution_count=None, outputs=[])
     return cell
-
-
-def graded_name(cell) -> str | None:
-    """`pack_pair` for a cell whose first line is `# GRADED FUNCTION: pack_pair`, else None."""
-    if cell.get("cell_type") != "code":
-        return None
-    first = _source(cell).lstrip().split("\n", 1)[0]
-    if first.startswith(GRADED_PREFIX):
-        return first[len(GRADED_PREFIX):].strip() or None
-    return None
 
 
 def stub_solutions(source: str, where: str = "cell") -> str:
@@ -163,7 +151,7 @@ def validate_graded_cell(source: str, name: str, where: str) -> None:
     """A learner's graded cell must parse, define `name`, and raise only when the function is called."""
     import ast
 
-    code = "\n".join(line for line in source.split("\n") if not line.lstrip().startswith(("%", "!")))
+    code = python_source(source) or ""
     try:
         tree = ast.parse(code)
     except SyntaxError as error:
@@ -317,7 +305,7 @@ def orphan_learner_notebooks(solutions_dir: Path = SOLUTIONS) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bertlab.notebooks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="generate notebooks/NN_*.ipynb from notebooks/solutions/NN_*.ipynb")
     b.add_argument("--check", action="store_true", help="change nothing; exit 1 when a notebook is out of date")
@@ -332,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in changed:
             print(f"out of date: {path}", file=sys.stderr)
         if changed or orphans:
-            print("Run `python -m bertlab.notebooks build` and commit the result.", file=sys.stderr)
+            print("Run `python -m tools.notebooks build` and commit the result.", file=sys.stderr)
             return 1
         print("notebooks are up to date")
         return 0
