@@ -62,9 +62,20 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # The TF Hub encoder
 # ---------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=2)
+def _model_name(model: str | None) -> str:
+    """The registry name ``model`` stands for, so that ``f()``, ``f(None)`` and ``f(model=name)`` share one cache entry."""
+    from bertlab.models import get_spec
+
+    return get_spec(model).name
+
+
 def load_preprocessor(model: str | None = None):
-    """``hub.KerasLayer`` of the preprocessing model: strings -> the three inputs (length 128)."""
+    """``hub.KerasLayer`` of the preprocessing model: strings -> the three inputs (length 128). Loaded once per model."""
+    return _load_preprocessor(_model_name(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_preprocessor(model: str):
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers the ops the preprocessing SavedModel uses)
 
@@ -73,9 +84,13 @@ def load_preprocessor(model: str | None = None):
     return hub.KerasLayer(hub_handles(model)["preprocess"], name="preprocessing")
 
 
-@functools.lru_cache(maxsize=2)
 def load_encoder(model: str | None = None):
-    """``hub.KerasLayer`` of the encoder (frozen): the three inputs -> the output dict."""
+    """``hub.KerasLayer`` of the encoder (frozen): the three inputs -> the output dict. Loaded once per model."""
+    return _load_encoder(_model_name(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_encoder(model: str):
     import tensorflow_hub as hub
 
     from bertlab.models import hub_handles
@@ -140,15 +155,16 @@ def cosine_similarity_matrix(a, b=None) -> np.ndarray:
     return (a / a_norm) @ (b / b_norm).T
 
 
-@functools.lru_cache(maxsize=2)
 def load_model(model: str | None = None):
-    """The ``transformers`` ``TFBertModel`` of the same weights, loaded once (for hidden states and attention)."""
+    """The ``transformers`` ``TFBertModel`` of the same weights (for hidden states and attention), loaded once per model."""
+    return _load_model(_model_name(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_model(model: str):
     from bertlab.models import load_tf_model
 
     return load_tf_model(model)
-
-
-_tf_model = load_model
 
 
 def _transformers_inputs(texts, model, max_length=128, padding="longest"):
@@ -159,7 +175,7 @@ def _transformers_inputs(texts, model, max_length=128, padding="longest"):
 def sentence_embeddings(texts, *, model: str | None = None, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
     """Masked mean of the last layer's token vectors, one row per text (unit length when ``normalize``)."""
     first, _ = check_texts(texts)
-    tf_model = _tf_model(model)
+    tf_model = load_model(model)
     rows = []
     for start in range(0, len(first), batch_size):
         inputs = _transformers_inputs(first[start : start + batch_size], model)
@@ -216,7 +232,7 @@ def word_layer_vectors(sentence: str, word: str, *, model: str | None = None) ->
     tokenizer = _tokenizer(model)
     inputs = _transformers_inputs([sentence], model)
     positions = _word_positions(tokenizer, inputs["input_ids"][0].tolist(), word)
-    hidden = _tf_model(model)(inputs, output_hidden_states=True).hidden_states
+    hidden = load_model(model)(inputs, output_hidden_states=True).hidden_states
     return np.stack([h.numpy()[0, positions].mean(axis=0) for h in hidden])
 
 
@@ -224,7 +240,7 @@ def static_word_vector(word: str, *, model: str | None = None) -> np.ndarray:
     """The input embedding of ``word`` (mean of its word pieces' rows): the same in every sentence."""
     tokenizer = _tokenizer(model)
     pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
-    table = _tf_model(model).bert.embeddings.weight.numpy()
+    table = load_model(model).bert.embeddings.weight.numpy()
     return table[pieces].mean(axis=0)
 
 
@@ -271,7 +287,7 @@ def attention_weights(sentence: str, *, model: str | None = None) -> tuple[list[
     layer ``l``; each row sums to 1 (softmax over ``j``).
     """
     inputs = _transformers_inputs([sentence], model)
-    outputs = _tf_model(model)(inputs, output_attentions=True)
+    outputs = load_model(model)(inputs, output_attentions=True)
     weights = np.stack([a.numpy()[0] for a in outputs.attentions])
     tokens = _tokenizer(model).convert_ids_to_tokens(inputs["input_ids"][0].tolist())
     return tokens, weights

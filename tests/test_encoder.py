@@ -223,3 +223,8 @@ def test_encoder_layer_figure_shows_the_model_shapes():
     assert "3 x (B, 12, T, 64)" in texts
     assert "12 layers" in fig.axes[0].texts[-1].get_text()
     assert "hidden 768" in fig.axes[0].get_title()
+
+
+@pytest.mark.slow
+def test_the_model_is_loaded_once_however_it_is_named():
+    assert E.load_model() is E.load_model(None) is E.load_model(model=SPEC.name)
