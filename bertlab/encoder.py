@@ -33,17 +33,28 @@ __all__ = [
     "attention_weights",
     "cosine_similarity_matrix",
     "describe_outputs",
+    "embed",
+    "embedding_weights",
+    "encoder_layer",
+    "encoder_layer_weights",
+    "gelu",
+    "layer_norm",
     "load_encoder",
     "load_model",
     "load_preprocessor",
     "masked_mean_pool",
+    "merge_heads",
     "plot_attention",
+    "plot_encoder_layer",
     "plot_layer_similarity",
     "plot_similarity_matrix",
+    "rebuild_first_layer",
     "run_encoder",
+    "scaled_dot_product_attention",
     "semantic_search",
     "sense_similarity_by_layer",
     "sentence_embeddings",
+    "split_heads",
     "static_word_vector",
     "word_layer_vectors",
     "word_similarity_by_layer",
@@ -53,9 +64,20 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # The TF Hub encoder
 # ---------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=2)
+def _model_name(model: str | None) -> str:
+    """The registry name ``model`` stands for, so that ``f()``, ``f(None)`` and ``f(model=name)`` share one cache entry."""
+    from bertlab.models import get_spec
+
+    return get_spec(model).name
+
+
 def load_preprocessor(model: str | None = None):
-    """``hub.KerasLayer`` of the preprocessing model: strings -> the three inputs (length 128)."""
+    """``hub.KerasLayer`` of the preprocessing model: strings -> the three inputs (length 128). Loaded once per model."""
+    return _load_preprocessor(_model_name(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_preprocessor(model: str):
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers the ops the preprocessing SavedModel uses)
 
@@ -64,9 +86,13 @@ def load_preprocessor(model: str | None = None):
     return hub.KerasLayer(hub_handles(model)["preprocess"], name="preprocessing")
 
 
-@functools.lru_cache(maxsize=2)
 def load_encoder(model: str | None = None):
-    """``hub.KerasLayer`` of the encoder (frozen): the three inputs -> the output dict."""
+    """``hub.KerasLayer`` of the encoder (frozen): the three inputs -> the output dict. Loaded once per model."""
+    return _load_encoder(_model_name(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_encoder(model: str):
     import tensorflow_hub as hub
 
     from bertlab.models import hub_handles
@@ -136,9 +162,13 @@ def cosine_similarity_matrix(a, b=None) -> np.ndarray:
     return (a / a_norm) @ (b / b_norm).T
 
 
-@functools.lru_cache(maxsize=2)
 def load_model(model: str | None = None):
-    """The ``transformers`` ``TFBertModel`` of the same weights, loaded once (for hidden states and attention)."""
+    """The ``transformers`` ``TFBertModel`` of the same weights (for hidden states and attention), loaded once per model."""
+    return _load_model(_model_name(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_model(model: str):
     from bertlab.models import load_tf_model
 
     return load_tf_model(model)
@@ -356,5 +386,213 @@ def plot_similarity_matrix(matrix: np.ndarray, labels: list[str], *, figsize=(7.
     ax.set_ylabel("sentence")
     fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
     fig.suptitle("Cosine similarity of sentence embeddings")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside the encoder: one layer rebuilt from its weights with plain TensorFlow ops
+# ---------------------------------------------------------------------------------------------
+# Written to be read: each function is one step of the BERT paper's encoder (Devlin et al. 2019,
+# section 3, which reuses the Transformer encoder of Vaswani et al. 2017, section 3.2). Layers are
+# numbered from 0, like ``model.bert.encoder.layer[i]`` and ``attentions[i]``; ``hidden_states[0]``
+# is the embedding layer's output, so layer ``i``'s output is ``hidden_states[i + 1]``.
+def layer_norm(x, gamma, beta, eps: float = 1e-12):
+    """Normalise the last axis of ``x`` to mean 0 and variance 1, then scale by ``gamma`` and shift by ``beta``.
+
+    ``x`` (..., hidden) float32; ``gamma``, ``beta`` (hidden,). ``eps`` is the model's ``layer_norm_eps``.
+    """
+    import tensorflow as tf
+
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    variance = tf.reduce_mean(tf.square(x - mean), axis=-1, keepdims=True)
+    return (x - mean) / tf.sqrt(variance + eps) * gamma + beta
+
+
+def gelu(x):
+    """BERT's activation, the exact GELU: ``x * Phi(x)`` with Phi the standard normal CDF (Hendrycks & Gimpel 2016)."""
+    import tensorflow as tf
+
+    return 0.5 * x * (1.0 + tf.math.erf(x / tf.sqrt(2.0)))
+
+
+def split_heads(x, num_heads: int):
+    """(batch, length, hidden) -> (batch, heads, length, hidden / heads): each head gets its own slice."""
+    import tensorflow as tf
+
+    batch, length, hidden = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
+    if hidden % num_heads:
+        raise ValueError(f"hidden size {hidden} is not divisible by {num_heads} heads")
+    x = tf.reshape(x, (batch, length, num_heads, hidden // num_heads))
+    return tf.transpose(x, (0, 2, 1, 3))
+
+
+def merge_heads(x):
+    """(batch, heads, length, d_head) -> (batch, length, heads * d_head): the inverse of :func:`split_heads`."""
+    import tensorflow as tf
+
+    x = tf.transpose(x, (0, 2, 1, 3))
+    shape = tf.shape(x)
+    return tf.reshape(x, (shape[0], shape[1], x.shape[2] * x.shape[3]))
+
+
+def scaled_dot_product_attention(queries, keys, values, attention_mask):
+    """Masked scaled dot-product attention (Vaswani et al. 2017, eq. 1), head by head.
+
+    ``queries``, ``keys``, ``values``: float32 (batch, heads, length, d_head). ``attention_mask``:
+    (batch, length), 1 on real tokens and 0 on padding. Scores ``Q K^T / sqrt(d_head)`` get a large
+    negative number on the padded *keys* (the last axis), so that no token attends to padding; the
+    softmax runs over that axis, so each row of the probabilities sums to 1.
+    Returns ``(context, probabilities)``: (batch, heads, length, d_head) and (batch, heads, length, length).
+    """
+    import tensorflow as tf
+
+    d_head = tf.cast(tf.shape(keys)[-1], queries.dtype)
+    scores = tf.matmul(queries, keys, transpose_b=True) / tf.sqrt(d_head)
+    # (batch, 1, 1, length): the same key mask for every head and every query position.
+    padding = 1.0 - tf.cast(attention_mask, scores.dtype)[:, None, None, :]
+    scores += padding * -1e9
+    probabilities = tf.nn.softmax(scores, axis=-1)
+    return tf.matmul(probabilities, values), probabilities
+
+
+def embedding_weights(model) -> dict:
+    """The embedding layer's weights of a transformers ``TFBertModel`` as NumPy arrays.
+
+    Keys: ``word`` (vocab, hidden), ``position`` (max_positions, hidden), ``segment`` (type_vocab, hidden),
+    ``gamma`` and ``beta`` (hidden,) of its LayerNorm.
+    """
+    embeddings = model.bert.embeddings
+    return {
+        "word": embeddings.weight.numpy(),
+        "position": embeddings.position_embeddings.numpy(),
+        "segment": embeddings.token_type_embeddings.numpy(),
+        "gamma": embeddings.LayerNorm.gamma.numpy(),
+        "beta": embeddings.LayerNorm.beta.numpy(),
+    }
+
+
+def encoder_layer_weights(model, layer: int = 0) -> dict:
+    """The weights of encoder layer ``layer`` (0-based) of a transformers ``TFBertModel`` as NumPy arrays.
+
+    Kernels are (inputs, outputs), so a dense layer is ``x @ kernel + bias``. Keys: ``query``, ``key``,
+    ``value``, ``attention_output`` (hidden, hidden) and their ``_bias``; ``attention_gamma``/``_beta``;
+    ``intermediate`` (hidden, feed-forward), ``output`` (feed-forward, hidden) and their ``_bias``;
+    ``output_gamma``/``_beta``. Raises ``IndexError`` for a layer the model does not have.
+    """
+    layers = model.bert.encoder.layer
+    if not 0 <= layer < len(layers):
+        raise IndexError(f"layer {layer} does not exist: this model has layers 0 to {len(layers) - 1}")
+    block = layers[layer]
+    attention, projection = block.attention.self_attention, block.attention.dense_output
+    weights = {}
+    for name, dense in [("query", attention.query), ("key", attention.key), ("value", attention.value),
+                        ("attention_output", projection.dense), ("intermediate", block.intermediate.dense),
+                        ("output", block.bert_output.dense)]:
+        weights[name], weights[name + "_bias"] = dense.kernel.numpy(), dense.bias.numpy()
+    for name, norm in [("attention", projection.LayerNorm), ("output", block.bert_output.LayerNorm)]:
+        weights[name + "_gamma"], weights[name + "_beta"] = norm.gamma.numpy(), norm.beta.numpy()
+    return weights
+
+
+def embed(input_ids, token_type_ids, weights: dict, eps: float = 1e-12):
+    """BERT's input representation: token + position + segment embeddings, then LayerNorm.
+
+    ``input_ids``, ``token_type_ids``: int (batch, length); ``weights`` from :func:`embedding_weights`.
+    Returns float32 (batch, length, hidden), the model's ``hidden_states[0]``.
+    """
+    import tensorflow as tf
+
+    length = tf.shape(input_ids)[1]
+    summed = (tf.gather(weights["word"], input_ids) + tf.gather(weights["position"], tf.range(length))[None]
+              + tf.gather(weights["segment"], token_type_ids))
+    return layer_norm(summed, weights["gamma"], weights["beta"], eps)
+
+
+def encoder_layer(hidden, attention_mask, weights: dict, *, num_heads: int, eps: float = 1e-12):
+    """One BERT encoder layer (post-LayerNorm Transformer block) from its weights, in inference mode.
+
+    ``hidden`` float32 (batch, length, hidden); ``attention_mask`` (batch, length); ``weights`` from
+    :func:`encoder_layer_weights`. Steps: queries/keys/values, split into ``num_heads`` heads, masked
+    scaled dot-product attention, heads merged back, output projection, residual + LayerNorm, then the
+    feed-forward block (dense to the feed-forward size, GELU, dense back), residual + LayerNorm.
+    Returns ``(output, probabilities)``: (batch, length, hidden) and (batch, heads, length, length).
+    """
+    def dense(x, name):
+        return x @ weights[name] + weights[name + "_bias"]
+
+    queries, keys, values = (split_heads(dense(hidden, name), num_heads) for name in ("query", "key", "value"))
+    context, probabilities = scaled_dot_product_attention(queries, keys, values, attention_mask)
+    attended = layer_norm(hidden + dense(merge_heads(context), "attention_output"),
+                          weights["attention_gamma"], weights["attention_beta"], eps)
+    feed_forward = dense(gelu(dense(attended, "intermediate")), "output")
+    return layer_norm(attended + feed_forward, weights["output_gamma"], weights["output_beta"], eps), probabilities
+
+
+def rebuild_first_layer(texts, *, model: str | None = None) -> dict:
+    """Run the embeddings and layer 0 rebuilt from the model's weights, next to the model's own outputs.
+
+    Returns a dict of NumPy arrays: ``embeddings`` and ``model_embeddings`` (batch, length, hidden),
+    ``output`` and ``model_output`` (layer 0's output, ``hidden_states[1]``), ``attention`` and
+    ``model_attention`` (batch, heads, length, length, ``attentions[0]``), and ``attention_mask``.
+    The rebuilt and the model's values agree to about 1e-5 in float32.
+    """
+    tf_model = load_model(model)
+    config = tf_model.config
+    inputs = _encoded(texts, model).padded()
+    outputs = tf_model(inputs, output_hidden_states=True, output_attentions=True)
+    embeddings = embed(inputs["input_ids"], inputs["token_type_ids"], embedding_weights(tf_model), config.layer_norm_eps)
+    output, attention = encoder_layer(embeddings, inputs["attention_mask"], encoder_layer_weights(tf_model, 0),
+                                      num_heads=config.num_attention_heads, eps=config.layer_norm_eps)
+    return {
+        "embeddings": embeddings.numpy(), "model_embeddings": outputs.hidden_states[0].numpy(),
+        "output": output.numpy(), "model_output": outputs.hidden_states[1].numpy(),
+        "attention": attention.numpy(), "model_attention": outputs.attentions[0].numpy(),
+        "attention_mask": np.asarray(inputs["attention_mask"]),
+    }
+
+
+def plot_encoder_layer(config=None, *, batch: str = "B", length: str = "T"):
+    """A figure of one encoder layer's data flow, with tensor shapes from ``config`` (a ``BertConfig``).
+
+    ``config`` defaults to the current model's. Boxes are the steps of :func:`encoder_layer`; the shape
+    of the tensor leaving each step is written beside it; dashed arrows are the residual connections.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    if config is None:
+        config = load_model().config
+    hidden, heads, ff = config.hidden_size, config.num_attention_heads, config.intermediate_size
+    d_head = hidden // heads
+    steps = [
+        ("input_word_ids, token_type_ids", f"({batch}, {length}) int32", "#eeeeee"),
+        ("token + position + segment embeddings,\nthen LayerNorm", f"({batch}, {length}, {hidden})", "#dbe9f6"),
+        ("queries, keys, values: three dense layers\nsplit into heads", f"3 x ({batch}, {heads}, {length}, {d_head})", "#fde2c8"),
+        ("scores Q K^T / sqrt(d_head), padding masked,\nsoftmax over the keys", f"({batch}, {heads}, {length}, {length})", "#fde2c8"),
+        ("probabilities x V, heads merged,\noutput projection", f"({batch}, {length}, {hidden})", "#fde2c8"),
+        ("add the layer's input, LayerNorm", f"({batch}, {length}, {hidden})", "#e4f2dc"),
+        ("feed-forward: dense, GELU", f"({batch}, {length}, {ff})", "#efe0f5"),
+        ("dense back to hidden size", f"({batch}, {length}, {hidden})", "#efe0f5"),
+        ("add the attention block's output, LayerNorm", f"({batch}, {length}, {hidden})", "#e4f2dc"),
+    ]
+    fig, ax = plt.subplots(figsize=(8.2, 8.4))
+    ax.set_xlim(-0.8, 10)
+    ax.set_ylim(-0.8, len(steps) * 1.1)
+    ax.axis("off")
+    ys = [(len(steps) - 1 - i) * 1.1 + 0.2 for i in range(len(steps))]
+    for (label, shape, colour), y in zip(steps, ys):
+        ax.add_patch(FancyBboxPatch((0.3, y - 0.32), 5.6, 0.64, boxstyle="round,pad=0.05", fc=colour, ec="#555555"))
+        ax.text(3.1, y, label, ha="center", va="center", fontsize=8.5)
+        ax.text(6.2, y, shape, ha="left", va="center", fontsize=8.5, family="monospace")
+    for upper, lower in zip(ys, ys[1:]):
+        ax.annotate("", xy=(3.1, lower + 0.37), xytext=(3.1, upper - 0.37), arrowprops={"arrowstyle": "->"})
+    # Residual connections: around the attention block (embeddings -> first add) and the feed-forward block.
+    for start, end in [(1, 5), (5, 8)]:
+        ax.annotate("", xy=(0.3, ys[end]), xytext=(0.3, ys[start]),
+                    arrowprops={"arrowstyle": "->", "linestyle": "--", "connectionstyle": "arc3,rad=0.35"})
+    ax.text(3.1, -0.65, f"the output is the next layer's input: {config.num_hidden_layers} layers in all, "
+            f"{heads} heads of size {d_head}", ha="center", fontsize=8.5)
+    ax.set_title(f"One BERT encoder layer (hidden {hidden}, {heads} heads, feed-forward {ff})")
     fig.tight_layout()
     return fig

@@ -147,3 +147,85 @@ def test_semantic_search_finds_the_paraphrase_of_a_real_mrpc_sentence():
     hits = (results["sentence"].tolist() == np.array(corpus)).mean()
     assert hits >= 0.9
     assert results["score"].between(-1, 1).all()
+
+
+# --- inside the encoder: one layer rebuilt from its weights -------------------------------------
+def _reference_attention(q, k, v, mask):
+    """Masked scaled dot-product attention in float64 NumPy, written independently of bertlab."""
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    scores = np.where(mask[:, None, None, :] == 1, scores, -np.inf)
+    probabilities = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    return probabilities @ v, probabilities
+
+
+def test_scaled_dot_product_attention_matches_a_numpy_reference_and_ignores_padded_keys():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.normal(size=(2, 3, 5, 4)).astype(np.float32) for _ in range(3))
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    context, probabilities = E.scaled_dot_product_attention(tf.constant(q), tf.constant(k), tf.constant(v), mask)
+    expected_context, expected_probabilities = _reference_attention(q, k, v, mask)
+    np.testing.assert_allclose(probabilities.numpy(), expected_probabilities, atol=1e-6)
+    np.testing.assert_allclose(context.numpy(), expected_context, atol=1e-5)
+    assert probabilities.shape == (2, 3, 5, 5)
+    np.testing.assert_array_equal(probabilities.numpy()[0, :, :, 3:], 0.0)
+    np.testing.assert_allclose(probabilities.numpy().sum(axis=-1), 1.0, atol=1e-6)
+    # Whatever sits at padded positions of the keys and values must not change the real tokens' context.
+    k[0, :, 3:], v[0, :, 3:] = 1e3, -1e3
+    moved, _ = E.scaled_dot_product_attention(tf.constant(q), tf.constant(k), tf.constant(v), mask)
+    np.testing.assert_allclose(moved.numpy()[0], context.numpy()[0], atol=1e-5)
+
+
+def test_split_and_merge_heads_are_inverse_and_refuse_an_uneven_split():
+    import tensorflow as tf
+
+    x = tf.reshape(tf.range(2 * 3 * 12, dtype=tf.float32), (2, 3, 12))
+    heads = E.split_heads(x, 4)
+    assert heads.shape == (2, 4, 3, 3)
+    np.testing.assert_array_equal(heads.numpy()[0, 1, 2], x.numpy()[0, 2, 3:6])  # head 1 = hidden units 3..5
+    np.testing.assert_array_equal(E.merge_heads(heads).numpy(), x.numpy())
+    with pytest.raises(ValueError, match="not divisible"):
+        E.split_heads(x, 5)
+
+
+def test_layer_norm_and_gelu_match_keras_and_tensorflow():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(1).normal(size=(2, 3, 8)), tf.float32)
+    gamma, beta = tf.linspace(0.5, 1.5, 8), tf.linspace(-1.0, 1.0, 8)
+    keras_norm = tf.keras.layers.LayerNormalization(epsilon=1e-12)
+    keras_norm.build(x.shape)
+    keras_norm.set_weights([gamma.numpy(), beta.numpy()])
+    np.testing.assert_allclose(E.layer_norm(x, gamma, beta).numpy(), keras_norm(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(E.gelu(x).numpy(), tf.nn.gelu(x, approximate=False).numpy(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_first_layer_rebuilt_from_its_weights_matches_the_model():
+    result = E.rebuild_first_layer(["The river bank was muddy.", "Hi there, how are you doing today?"])
+    mask = result["attention_mask"][:, :, None]
+    assert mask[0].sum() < mask[1].sum()  # the batch has padding, so the mask is exercised
+    assert result["attention"].shape == result["model_attention"].shape == (2, 12, mask.shape[1], mask.shape[1])
+    assert result["output"].shape == (2, mask.shape[1], SPEC.hidden_size)
+    np.testing.assert_allclose(result["embeddings"] * mask, result["model_embeddings"] * mask, atol=1e-4)
+    np.testing.assert_allclose(result["attention"], result["model_attention"], atol=1e-4)
+    np.testing.assert_allclose(result["output"] * mask, result["model_output"] * mask, atol=1e-4)
+
+
+def test_encoder_layer_figure_shows_the_model_shapes():
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(hidden_size=768, num_attention_heads=12, intermediate_size=3072, num_hidden_layers=12)
+    fig = E.plot_encoder_layer(config)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "(B, T, 768)" in texts and "(B, T, 3072)" in texts and "(B, 12, T, T)" in texts
+    assert "3 x (B, 12, T, 64)" in texts
+    assert "12 layers" in fig.axes[0].texts[-1].get_text()
+    assert "hidden 768" in fig.axes[0].get_title()
+
+
+@pytest.mark.slow
+def test_the_model_is_loaded_once_however_it_is_named():
+    assert E.load_model() is E.load_model(None) is E.load_model(model=SPEC.name)

@@ -1,6 +1,7 @@
-"""Graders for lesson 01 "Installation": counting BERT's parameters and feeding its input layers.
+"""Graders for lesson 01 "Installation": counting one encoder block's and the whole BERT's
+parameters, and feeding its input layers.
 
-Both graders build small keras-bert models from seeded, varied configurations (a few
+The graders build small keras-bert models from seeded, varied configurations (a few
 seconds on a CPU) and compare the learner's answer with what Keras reports.
 """
 from __future__ import annotations
@@ -150,6 +151,92 @@ def count_three_attention_projections(vocab_size, hidden_size, num_layers, ff_si
 @wrong_answer("count_bert_parameters", hint="return the count as an int")
 def count_as_float(vocab_size, hidden_size, num_layers, ff_size, max_positions):
     return float(_reference_count(vocab_size, hidden_size, num_layers, ff_size, max_positions))
+
+
+# ---------------------------------------------------------------------------------------
+# encoder_block_parameters(hidden_size, ff_size, num_heads): one Transformer encoder block.
+# ---------------------------------------------------------------------------------------
+_BLOCK_RNG = np.random.default_rng(101)  # its own generator: the other exercises' configurations stay as they were
+BLOCK_CONFIGS = [(int(h) * int(_BLOCK_RNG.integers(4, 13)), int(_BLOCK_RNG.integers(16, 129)), int(h))
+                 for h in _BLOCK_RNG.choice([2, 3, 4], size=3)]
+
+
+@functools.lru_cache(maxsize=None)
+def _keras_bert_block_count(hidden_size: int, ff_size: int, num_heads: int) -> int:
+    """Parameters of the layers of keras-bert's first encoder block (``Encoder-1-*``) for one configuration."""
+    import bertlab  # noqa: F401  (Keras 2 before keras_bert)
+    from keras_bert import get_model
+
+    from bertlab.installation import summary_by_group
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_model(token_num=30, pos_num=16, seq_len=16, embed_dim=hidden_size, transformer_num=1,
+                          head_num=num_heads, feed_forward_dim=ff_size)
+    return int(summary_by_group(model).loc["Encoder-1", "parameters"])
+
+
+def _block_terms(H: int, F: int, heads: int) -> dict[str, int]:
+    """Pieces of one block an answer can miss (positive) or add in excess, for the hint."""
+    return {
+        "the biases (4 × hidden_size for attention, ff_size + hidden_size for the feed-forward layers)": 4 * H + F + H,
+        "the two LayerNorms (a scale and a shift per hidden unit each: 4 × hidden_size)": 4 * H,
+        "the attention output projection (hidden_size² + hidden_size)": H * H + H,
+        "one of the two feed-forward layers (hidden_size × ff_size plus its bias)": H * F + F,
+        "the heads: they split hidden_size between them and add no parameters": -(heads - 1) * 4 * (H * H + H),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _block_cases():
+    """(hidden, feed-forward, heads, expected count): BERT-base's published block, then keras-bert's on small sizes."""
+    return [(768, 3072, 12, 7_087_872)] + [(H, F, heads, _keras_bert_block_count(H, F, heads)) for H, F, heads in BLOCK_CONFIGS]
+
+
+@grader("encoder_block_parameters", points=2, prepare=_block_cases)
+def grade_encoder_block_parameters(learner_fn):
+    """Match keras-bert's count for one encoder block on BERT-base and on seeded small configurations."""
+    for H, F, heads, want in _block_cases():
+        got = learner_fn(H, F, heads)
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+            raise GradingError(f"return the count as an int, got {type(got).__name__} {got!r}")
+        if int(got) == want:
+            continue
+        for what, size in _block_terms(H, F, heads).items():
+            if want - int(got) == size:
+                raise GradingError(f"hidden_size={H}, ff_size={F}, num_heads={heads}: expected {want:,}, got {int(got):,}; "
+                                   + (what if size < 0 else f"missing {what}"))
+        raise GradingError(f"hidden_size={H}, ff_size={F}, num_heads={heads}: expected {want:,}, got {int(got):,}; "
+                           "count 4 attention projections, 2 feed-forward layers, their biases and 2 LayerNorms")
+
+
+def _reference_block(hidden_size, ff_size, num_heads):
+    H, F = hidden_size, ff_size
+    return 4 * (H * H + H) + (H * F + F) + (F * H + H) + 2 * (2 * H)
+
+
+@wrong_answer("encoder_block_parameters", hint="missing the biases")
+def block_without_biases(hidden_size, ff_size, num_heads):
+    H, F = hidden_size, ff_size
+    return 4 * H * H + 2 * H * F + 4 * H
+
+
+@wrong_answer("encoder_block_parameters", hint="LayerNorms")
+def block_without_layer_norms(hidden_size, ff_size, num_heads):
+    return _reference_block(hidden_size, ff_size, num_heads) - 4 * hidden_size
+
+
+@wrong_answer("encoder_block_parameters", hint="add no parameters")
+def block_with_weights_per_head(hidden_size, ff_size, num_heads):
+    # Gives every head its own full-size Q, K, V and output matrices.
+    H = hidden_size
+    return _reference_block(hidden_size, ff_size, num_heads) + (num_heads - 1) * 4 * (H * H + H)
+
+
+@wrong_answer("encoder_block_parameters", hint="output projection")
+def block_with_three_projections(hidden_size, ff_size, num_heads):
+    H = hidden_size
+    return _reference_block(hidden_size, ff_size, num_heads) - (H * H + H)
 
 
 # ---------------------------------------------------------------------------------------

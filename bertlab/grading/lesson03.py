@@ -1,9 +1,10 @@
-"""Graders for lesson 03 "Encoder outputs": masked mean pooling, a cosine-similarity matrix,
-the layer where two meanings of a word are furthest apart.
+"""Graders for lesson 03 "Encoder outputs": the layer where two meanings of a word are furthest
+apart, masked scaled dot-product attention, masked mean pooling.
 
-All three grade NumPy functions on seeded, varied NumPy arrays shaped like the encoder's
-outputs (the lesson passes NumPy arrays, so a plain NumPy answer is right); each runs in well
-under a second. Cases and expected answers are computed once, before any learner code.
+They grade functions on seeded, varied NumPy arrays shaped like the encoder's tensors (the
+attention exercise gets TensorFlow tensors, as the lesson passes them); the attention grader
+also compares with the embedded model's own attention on a real sentence pair. Cases and
+expected answers are computed once, before any learner code.
 """
 from __future__ import annotations
 
@@ -81,56 +82,6 @@ def mean_of_the_first_n(sequence_output, input_mask):
 
 
 # ---------------------------------------------------------------------------------------
-# cosine_similarity_matrix(a, b) -> (len(a), len(b))
-# ---------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _cosine_cases():
-    """(a, b, expected matrix) per case."""
-    rng = np.random.default_rng(33)
-    cases = []
-    for n, m, dim in [(4, 4, 8), (3, 5, 16), (6, 2, 384)]:
-        a = (rng.normal(size=(n, dim)) * rng.uniform(0.2, 5.0, size=(n, 1))).astype(np.float32)  # varied lengths
-        b = (rng.normal(size=(m, dim)) * rng.uniform(0.2, 5.0, size=(m, 1))).astype(np.float32)
-        a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        want = (a64 / np.linalg.norm(a64, axis=1, keepdims=True)) @ (b64 / np.linalg.norm(b64, axis=1, keepdims=True)).T
-        cases.append((a, b, want))
-    return cases
-
-
-@grader("cosine_similarity_matrix", points=2, prepare=_cosine_cases,
-        uses=["bertlab.encoder.cosine_similarity_matrix", "sklearn.metrics.pairwise.cosine_similarity"])
-def grade_cosine_similarity_matrix(learner_fn):
-    """Every row of a against every row of b, for vectors of varied lengths and sizes."""
-    for a, b, want in _cosine_cases():
-        got = _to_numpy(learner_fn(a.copy(), b.copy()))
-        a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        an = a64 / np.linalg.norm(a64, axis=1, keepdims=True)
-        bn = b64 / np.linalg.norm(b64, axis=1, keepdims=True)
-        if got.shape != want.shape:
-            hint = " (did you compare a with itself?)" if got.shape == (len(a), len(a)) else ""
-            raise GradingError(f"for a of {a.shape[0]} rows and b of {b.shape[0]} rows return shape {want.shape}, "
-                               f"got {got.shape}{hint}")
-        if np.allclose(got, want, atol=1e-4):
-            continue
-        if np.allclose(got, a64 @ b64.T, rtol=1e-3):
-            raise GradingError("that is the dot product: divide each vector by its length (norm) first")
-        if np.allclose(got, an @ b64.T, rtol=1e-3) or np.allclose(got, a64 @ bn.T, rtol=1e-3):
-            raise GradingError("normalize both a and b (each row to length 1), not just one of them")
-        raise GradingError("cosine similarity = dot(x, y) / (|x| |y|); values lie in [-1, 1]")
-
-
-@wrong_answer("cosine_similarity_matrix", hint="dot product")
-def dot_products(a, b):
-    return np.asarray(a) @ np.asarray(b).T
-
-
-@wrong_answer("cosine_similarity_matrix", hint="both a and b")
-def normalize_only_a(a, b):
-    a = np.asarray(a)
-    return (a / np.linalg.norm(a, axis=1, keepdims=True)) @ np.asarray(b).T
-
-
-# ---------------------------------------------------------------------------------------
 # most_different_layer(vectors_a, vectors_b) -> int (0 = embedding layer)
 # ---------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
@@ -195,3 +146,142 @@ def largest_distance(vectors_a, vectors_b):
 def counting_layers_from_one(vectors_a, vectors_b):
     a, b = np.asarray(vectors_a), np.asarray(vectors_b)
     return int(np.argmin((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))) + 1
+
+
+# ---------------------------------------------------------------------------------------
+# scaled_dot_product_attention(queries, keys, values, attention_mask) -> (context, probabilities)
+# ---------------------------------------------------------------------------------------
+def _attention_reference(q, k, v, mask):
+    """float64 NumPy reference: softmax(Q K^T / sqrt(d) with padded keys excluded) V."""
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    scores = np.where(mask[:, None, None, :] > 0, scores, -np.inf)
+    probabilities = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    return probabilities @ v, probabilities
+
+
+@functools.lru_cache(maxsize=1)
+def _attention_cases():
+    """(q, k, v, mask, expected context, expected probabilities): random (batch, heads, length, d_head) inputs with padded rows; keys and values at padded positions are large,
+    as in a real batch where padding tokens also get vectors."""
+    rng = np.random.default_rng(3030)
+    cases = []
+    for batch, heads, length, d_head in [(2, 3, 7, 8), (3, 2, 5, 16), (1, 4, 6, 64)]:
+        q, k, v = (rng.normal(size=(batch, heads, length, d_head)).astype(np.float32) * 2.0 for _ in range(3))
+        lengths = rng.integers(2, length, size=batch)
+        lengths[0] = length  # one row without padding
+        mask = (np.arange(length)[None, :] < lengths[:, None]).astype(np.int32)
+        k[mask[:, None, :, None].repeat(heads, 1).repeat(d_head, 3) == 0] += 3.0
+        want_context, want_p = _attention_reference(*(x.astype(np.float64) for x in (q, k, v)), mask)
+        cases.append((q, k, v, mask, want_context, want_p))
+    return cases
+
+
+@functools.lru_cache(maxsize=1)
+def _real_attention_case():
+    """Queries, keys, values of layer 0 of the course's model on a real padded batch, and the model's own attention."""
+    from bertlab import encoder
+    from bertlab.preprocessing import get_inputs
+
+    model = encoder.load_model()
+    config = model.config
+    inputs = get_inputs(["The river bank was muddy.", "Money in the bank."], padding="longest", names="transformers")
+    inputs = {key: np.asarray(inputs[key]) for key in ("input_ids", "attention_mask", "token_type_ids")}
+    outputs = model(inputs, output_hidden_states=True, output_attentions=True)
+    weights = encoder.encoder_layer_weights(model, 0)
+    hidden = outputs.hidden_states[0].numpy()
+    q, k, v = (encoder.split_heads(hidden @ weights[name] + weights[name + "_bias"], config.num_attention_heads).numpy()
+               for name in ("query", "key", "value"))
+    return q, k, v, inputs["attention_mask"], outputs.attentions[0].numpy()
+
+
+def _attention_hint(got_p, q, k, v, mask):
+    """Name the mistake behind wrong probabilities, by comparing them with the classic wrong versions."""
+    scale = np.sqrt(q.shape[-1])
+    raw = q.astype(np.float64) @ np.swapaxes(k, -1, -2).astype(np.float64)
+
+    def softmax(x, axis=-1):
+        x = x - np.max(x, axis=axis, keepdims=True)
+        e = np.exp(x)
+        return e / e.sum(axis=axis, keepdims=True)
+
+    keys_masked = np.where(mask[:, None, None, :] > 0, 0.0, -1e9)
+    if np.allclose(got_p, softmax(raw + keys_masked), atol=1e-4):
+        return "divide the scores by sqrt(d_head) (the size of the last axis) before the softmax"
+    if np.allclose(got_p, softmax(raw / scale), atol=1e-4):
+        # Masking the queries (the wrong axis) shifts whole softmax rows, so it has no effect either.
+        return ("the padding mask had no effect: add a large negative number to the scores of padded keys "
+                "(the last axis; masking the queries changes nothing)")
+    if np.allclose(got_p, softmax(raw / scale + np.where(mask[:, None, None, :] > 0, -1e9, 0.0)), atol=1e-4):
+        return "the mask has the wrong sign: the large negative number goes where attention_mask is 0 (padding)"
+    if np.allclose(got_p, softmax(raw / scale + keys_masked, axis=-2), atol=1e-4):
+        return "take the softmax over the last axis (the keys), so that each query's weights sum to 1"
+    return "probabilities = softmax(Q K^T / sqrt(d_head) + mask) over the keys, with padded keys masked out"
+
+
+def _prepare_attention():
+    return _attention_cases(), _real_attention_case()
+
+
+@grader("scaled_dot_product_attention", points=2, prepare=_prepare_attention,
+        uses=["bertlab.encoder.scaled_dot_product_attention"])
+def grade_scaled_dot_product_attention(learner_fn):
+    """Context and probabilities on random padded inputs, then the model's own attention on a real sentence pair."""
+    import tensorflow as tf
+
+    for q, k, v, mask, want_context, want_p in _attention_cases():
+        got = learner_fn(tf.constant(q), tf.constant(k), tf.constant(v), tf.constant(mask))
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise GradingError("return two things: (context, probabilities)")
+        got_context, got_p = _to_numpy(got[0]), _to_numpy(got[1])
+        if got_p.shape != want_p.shape:
+            raise GradingError(f"probabilities for inputs of shape {q.shape} are (batch, heads, length, length) = "
+                               f"{want_p.shape}, got {got_p.shape}")
+        if not np.allclose(got_p, want_p, atol=1e-4):
+            raise GradingError(_attention_hint(got_p, q, k, v, mask))
+        if got_context.shape != want_context.shape or not np.allclose(got_context, want_context, atol=1e-3):
+            raise GradingError("the probabilities are right; the context is probabilities @ values, "
+                               f"shape (batch, heads, length, d_head) = {want_context.shape}")
+    q, k, v, mask, model_p = _real_attention_case()
+    got_p = _to_numpy(learner_fn(tf.constant(q), tf.constant(k), tf.constant(v), tf.constant(mask))[1])
+    if got_p.shape != model_p.shape or not np.allclose(got_p, model_p, atol=1e-4):
+        raise GradingError("right on random inputs but not on the model's real queries and keys: "
+                           + _attention_hint(got_p, q, k, v, mask))
+
+
+def _wrong_attention(q, k, v, mask, *, scale=True, mask_sign=-1.0, mask_axis="keys", softmax_axis=-1, use_mask=True):
+    q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
+    mask = np.asarray(mask, dtype=np.float64)
+    scores = q @ np.swapaxes(k, -1, -2) / (np.sqrt(q.shape[-1]) if scale else 1.0)
+    if use_mask:
+        where = mask[:, None, None, :] if mask_axis == "keys" else mask[:, None, :, None]
+        padding = (1.0 - where) if mask_sign < 0 else where
+        scores = scores + padding * -1e9
+    scores = scores - scores.max(axis=softmax_axis, keepdims=True)
+    probabilities = np.exp(scores) / np.exp(scores).sum(axis=softmax_axis, keepdims=True)
+    return probabilities @ v, probabilities
+
+
+@wrong_answer("scaled_dot_product_attention", hint="sqrt(d_head)")
+def attention_without_scaling(queries, keys, values, attention_mask):
+    return _wrong_attention(queries, keys, values, attention_mask, scale=False)
+
+
+@wrong_answer("scaled_dot_product_attention", hint="mask had no effect")
+def attention_without_the_mask(queries, keys, values, attention_mask):
+    return _wrong_attention(queries, keys, values, attention_mask, use_mask=False)
+
+
+@wrong_answer("scaled_dot_product_attention", hint="wrong sign")
+def attention_with_the_mask_inverted(queries, keys, values, attention_mask):
+    return _wrong_attention(queries, keys, values, attention_mask, mask_sign=1.0)
+
+
+@wrong_answer("scaled_dot_product_attention", hint="masking the queries")
+def attention_masking_the_queries(queries, keys, values, attention_mask):
+    return _wrong_attention(queries, keys, values, attention_mask, mask_axis="queries")
+
+
+@wrong_answer("scaled_dot_product_attention", hint="last axis")
+def attention_softmax_over_the_queries(queries, keys, values, attention_mask):
+    return _wrong_attention(queries, keys, values, attention_mask, softmax_axis=-2)
