@@ -199,3 +199,121 @@ def threshold_for_recall(y_true, scores, target_precision):
 
     _, recall, thresholds = precision_recall_curve(y_true, scores)
     return thresholds[np.flatnonzero(recall[:-1] >= target_precision)[-1]]
+
+
+# ---------------------------------------------------------------------------------------
+# layer_features(hidden_states, attention_mask, how) -> (batch, hidden) or (batch, 4 * hidden)
+# The feature-based approach of the BERT paper (Devlin et al. 2019, section 5.3, table 7):
+# the last layer, the sum of the last four layers, or the last four concatenated.
+# ---------------------------------------------------------------------------------------
+FEATURE_CHOICES = ("last", "sum_last_four", "concat_last_four")
+
+
+@functools.lru_cache(maxsize=1)
+def _hidden_state_cases():
+    """Hidden states shaped like an encoder's (embedding output first, then one per layer), with padded rows whose
+    padding positions hold large values, and layers that differ in scale so that a wrong choice of layers shows."""
+    rng = np.random.default_rng(6060)
+    cases = []
+    for batch, length, hidden, layers in [(3, 7, 5, 6), (2, 9, 8, 12), (4, 5, 3, 4)]:
+        states = [rng.normal(size=(batch, length, hidden)).astype(np.float32) * (1 + i) for i in range(layers + 1)]
+        lengths = rng.integers(2, length, size=batch)
+        lengths[0] = length
+        mask = (np.arange(length)[None, :] < lengths[:, None]).astype(np.int32)
+        for state in states:
+            state[mask == 0] += 40.0
+        cases.append((states, mask, {how: _reference_features(states, mask, how) for how in FEATURE_CHOICES}))
+    return cases
+
+
+def _masked_mean(state, mask):
+    weights = mask.astype(np.float64)[:, :, None]
+    return (state.astype(np.float64) * weights).sum(axis=1) / weights.sum(axis=1)
+
+
+def _reference_features(states, mask, how):
+    last_four = [_masked_mean(state, mask) for state in states[-4:]]
+    if how == "last":
+        return last_four[-1]
+    if how == "sum_last_four":
+        return np.sum(last_four, axis=0)
+    return np.concatenate(last_four, axis=-1)
+
+
+@grader("layer_features", points=2, prepare=_hidden_state_cases)
+def grade_layer_features(learner_fn):
+    """Each of the three choices on padded batches from encoders of 4, 6 and 12 layers (lists or tuples of arrays)."""
+    for states, mask, expected in _hidden_state_cases():
+        for how in FEATURE_CHOICES:
+            want = expected[how]
+            got = learner_fn(tuple(s.copy() for s in states), mask.copy(), how)
+            got = np.asarray(got.numpy() if hasattr(got, "numpy") else got, dtype=np.float64)
+            if got.shape != want.shape:
+                if how == "concat_last_four" and got.shape == want.shape[:1] + (want.shape[1] // 4,):
+                    raise GradingError("concat_last_four: put the four layers side by side on the hidden axis "
+                                       f"(np.concatenate(..., axis=-1)), giving (batch, 4 × hidden) = {want.shape}")
+                raise GradingError(f"{how}: expected shape {want.shape} (batch, features), got {got.shape}")
+            if np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                continue
+            if how == "concat_last_four":
+                hidden = want.shape[1] // 4
+                reversed_order = np.concatenate([want[:, i * hidden:(i + 1) * hidden] for i in range(3, -1, -1)], axis=1)
+                if np.allclose(got, reversed_order, rtol=1e-4, atol=1e-4):
+                    continue  # the order of the four blocks does not matter to a linear classifier
+            if np.allclose(got, _reference_features(states, np.ones_like(mask), how), rtol=1e-4, atol=1e-4):
+                raise GradingError(f"{how}: the padding positions were averaged in: weight the mean by attention_mask")
+            first_four = _reference_features(states[:4], mask, how)
+            if how != "last" and np.allclose(got, first_four, rtol=1e-4, atol=1e-4):
+                raise GradingError(f"{how}: those are the first four entries (the embedding layer and layers 1-3): "
+                                   "take the LAST four, hidden_states[-4:]")
+            if how == "sum_last_four" and np.allclose(got, want / 4, rtol=1e-4, atol=1e-4):
+                raise GradingError("sum_last_four: add the four layers (the BERT paper's 'sum'), do not average them")
+            if how == "last" and np.allclose(got, _masked_mean(states[0], mask), rtol=1e-4, atol=1e-4):
+                raise GradingError("last: hidden_states[0] is the embedding layer's output; the last layer is hidden_states[-1]")
+            raise GradingError(f"{how}: the masked mean over real tokens of "
+                               + {"last": "hidden_states[-1]", "sum_last_four": "sum(hidden_states[-4:])",
+                                  "concat_last_four": "each of hidden_states[-4:], concatenated"}[how])
+
+
+def _layer_features(hidden_states, attention_mask, how, *, layers=slice(-4, None), count_padding=False, average=False):
+    mask = np.asarray(attention_mask, dtype=np.float64)
+    if count_padding:
+        mask = np.ones_like(mask)
+    chosen = [_masked_mean(np.asarray(s), mask) for s in list(hidden_states)[layers]]
+    if how == "last":
+        return chosen[-1]
+    if how == "sum_last_four":
+        return np.mean(chosen, axis=0) if average else np.sum(chosen, axis=0)
+    return np.concatenate(chosen, axis=-1)
+
+
+@wrong_answer("layer_features", hint="averaged in")
+def layer_features_counting_padding(hidden_states, attention_mask, how):
+    return _layer_features(hidden_states, attention_mask, how, count_padding=True)
+
+
+@wrong_answer("layer_features", hint="LAST four")
+def layer_features_of_the_first_four(hidden_states, attention_mask, how):
+    if how == "last":
+        return _layer_features(hidden_states, attention_mask, how)
+    return _layer_features(hidden_states, attention_mask, how, layers=slice(0, 4))
+
+
+@wrong_answer("layer_features", hint="do not average")
+def layer_features_averaging_the_last_four(hidden_states, attention_mask, how):
+    return _layer_features(hidden_states, attention_mask, how, average=True)
+
+
+@wrong_answer("layer_features", hint="embedding layer")
+def layer_features_with_the_embedding_layer_as_last(hidden_states, attention_mask, how):
+    if how == "last":
+        return _masked_mean(np.asarray(hidden_states[0]), np.asarray(attention_mask))
+    return _layer_features(hidden_states, attention_mask, how)
+
+
+@wrong_answer("layer_features", hint="hidden axis")
+def layer_features_concatenated_over_tokens(hidden_states, attention_mask, how):
+    if how != "concat_last_four":
+        return _layer_features(hidden_states, attention_mask, how)
+    stacked = np.concatenate([np.asarray(s) for s in hidden_states[-4:]], axis=1)
+    return _masked_mean(stacked, np.tile(np.asarray(attention_mask), 4))
