@@ -228,7 +228,7 @@ def compile_classifier(model, *, peak_lr: float = 5e-5, total_steps: int, warmup
     model.compile(
         optimizer=create_optimizer(peak_lr, total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy"), BatchLoss()],
         jit_compile=use_jit_compile() if jit_compile is None else jit_compile,
     )
     return model
@@ -257,15 +257,49 @@ class EpochTimer(tf.keras.callbacks.Callback):
             logs["epoch_minutes"] = self.seconds[-1] / 60
 
 
+@tf.keras.utils.register_keras_serializable(package="bertlab")
+class BatchLoss(tf.keras.metrics.Metric):
+    """The loss of the latest training batch alone.
+
+    Keras logs ``loss`` as a running mean over the epoch so far, which hides how noisy single
+    batches are and resets at every epoch. Compiled as a metric, this one holds only the last
+    batch's cross-entropy on logits (weighted like the loss when ``class_weight`` is given);
+    :class:`BatchLosses` records it after every batch.
+    """
+
+    def __init__(self, name: str = "batch_loss", from_logits: bool = True, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.from_logits = from_logits
+        self._loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+        self.value = self.add_weight(name="value", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.value.assign(tf.cast(self._loss(y_true, y_pred, sample_weight=sample_weight), self.dtype))
+
+    def result(self):
+        return self.value
+
+    def reset_state(self):
+        self.value.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
 class BatchLosses(tf.keras.callbacks.Callback):
-    """Records the training loss after every batch (Keras' running mean within the epoch)."""
+    """Records each training batch's own loss (the :class:`BatchLoss` metric) after every batch.
+
+    Without that metric compiled in, it records Keras' ``loss``, the running mean within the epoch.
+    """
 
     def on_train_begin(self, logs=None):
         self.losses = []
 
     def on_train_batch_end(self, batch, logs=None):
-        if logs and "loss" in logs:
-            self.losses.append(float(logs["loss"]))
+        logs = logs or {}
+        key = "batch_loss" if "batch_loss" in logs else "loss"
+        if key in logs:
+            self.losses.append(float(logs[key]))
 
 
 class CompactProgress(tf.keras.callbacks.Callback):
@@ -273,7 +307,7 @@ class CompactProgress(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch_minutes"]
+        parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch_minutes" and not k.endswith("batch_loss")]
         minutes = logs.get("epoch_minutes")
         tail = f" ({minutes:.1f} min)" if minutes is not None else ""
         print(f"epoch {epoch + 1}/{self.params.get('epochs')}: " + ", ".join(parts) + tail, flush=True)

@@ -242,3 +242,22 @@ def test_training_works_for_transformers_sequence_classifiers_too(tokenizer):
     result = ft.train_classifier(model, data, data, epochs=3, peak_lr=3e-3, warmup_ratio=0.25, patience=3, verbose=0)
     assert max(result.history["val_accuracy"]) == 1.0
     np.testing.assert_array_equal(ft.predict(model, ["good great fine nice", "bad awful poor worse"], tokenizer=tokenizer).labels, [1, 0])
+
+
+def test_batch_losses_records_each_batch_own_loss_not_the_running_mean():
+    import tensorflow as tf
+
+    from bertlab import finetuning as ft
+
+    # A fixed linear model (learning rate 0) on two batches: one easy, one hard.
+    model = tf.keras.Sequential([tf.keras.layers.Dense(2, use_bias=False, kernel_initializer="identity")])
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.0),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=[ft.BatchLoss()])
+    x = np.array([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0], [0.0, 3.0]], dtype="float32")
+    y = np.array([0, 1, 1, 0])  # first batch right, second batch wrong
+    recorder = ft.BatchLosses()
+    history = model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, callbacks=[recorder])
+    easy = float(tf.keras.losses.sparse_categorical_crossentropy(y[:2], x[:2], from_logits=True).numpy().mean())
+    hard = float(tf.keras.losses.sparse_categorical_crossentropy(y[2:], x[2:], from_logits=True).numpy().mean())
+    np.testing.assert_allclose(recorder.losses, [easy, hard], rtol=1e-5)
+    np.testing.assert_allclose(history.history["loss"][0], (easy + hard) / 2, rtol=1e-5)  # Keras' running mean

@@ -18,68 +18,6 @@ _RNG = np.random.default_rng(505)
 
 
 # ---------------------------------------------------------------------------------------
-# accuracy_and_f1(y_true, y_pred) -> (accuracy, f1 of the positive class 1)
-# ---------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _metric_cases():
-    """(y_true, y_pred, expected accuracy, expected F1) per case."""
-    rng = np.random.default_rng(2026)
-    cases = []
-    for n, p_true, flip in [(40, 0.7, 0.2), (123, 0.3, 0.35), (17, 0.5, 0.1), (64, 0.68, 0.5)]:
-        y_true = (rng.random(n) < p_true).astype(int)
-        y_pred = np.where(rng.random(n) < flip, 1 - y_true, y_true)
-        cases.append((y_true, y_pred))
-    cases.append((np.array([1, 0, 1, 1]), np.array([0, 0, 0, 0])))  # never predicts the positive class
-    return [(y_true, y_pred, *_reference_metrics(y_true, y_pred)) for y_true, y_pred in cases]
-
-
-def _reference_metrics(y_true, y_pred):
-    from sklearn.metrics import accuracy_score, f1_score
-
-    return accuracy_score(y_true, y_pred), f1_score(y_true, y_pred, pos_label=1, zero_division=0)
-
-
-@grader("accuracy_and_f1", points=2, prepare=_metric_cases)
-def grade_accuracy_and_f1(learner_fn):
-    """(accuracy, F1 of class 1) on seeded label vectors of varied length and balance."""
-    for y_true, y_pred, want_accuracy, want_f1 in _metric_cases():
-        got = learner_fn(y_true.copy(), y_pred.copy())
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise GradingError(f"return a pair (accuracy, f1), got {type(got).__name__}")
-        accuracy, f1 = (float(v) for v in got)
-        if not np.isclose(accuracy, want_accuracy, atol=1e-6):
-            if np.isclose(accuracy, want_accuracy * len(y_true), atol=1e-6):
-                raise GradingError("accuracy is a fraction between 0 and 1, not a count of correct predictions")
-            raise GradingError(f"accuracy {accuracy:.4f} should be {want_accuracy:.4f} for {len(y_true)} labels")
-        if not np.isclose(f1, want_f1, atol=1e-6):
-            raise GradingError(
-                f"F1 {f1:.4f} should be {want_f1:.4f}: MRPC's F1 is that of the positive class "
-                "(label 1, 'paraphrase'), not a macro or weighted average; it is 0 when no 1 is predicted"
-            )
-
-
-@wrong_answer("accuracy_and_f1", hint="positive class")
-def accuracy_and_macro_f1(y_true, y_pred):
-    from sklearn.metrics import accuracy_score, f1_score
-
-    return accuracy_score(y_true, y_pred), f1_score(y_true, y_pred, average="macro")
-
-
-@wrong_answer("accuracy_and_f1", hint="not a count")
-def correct_count_and_f1(y_true, y_pred):
-    from sklearn.metrics import f1_score
-
-    return int((np.asarray(y_true) == np.asarray(y_pred)).sum()), f1_score(y_true, y_pred, zero_division=0)
-
-
-@wrong_answer("accuracy_and_f1", hint="positive class")
-def accuracy_and_precision(y_true, y_pred):
-    from sklearn.metrics import accuracy_score, precision_score
-
-    return accuracy_score(y_true, y_pred), precision_score(y_true, y_pred, zero_division=0)
-
-
-# ---------------------------------------------------------------------------------------
 # warmup_linear_decay(step, peak_lr, warmup_steps, total_steps) -> learning rate at step
 # ---------------------------------------------------------------------------------------
 SCHEDULES = [(5e-5, 34, 345), (1e-3, 0, 50), (2e-5, int(_RNG.integers(5, 30)), int(_RNG.integers(200, 400)))]
