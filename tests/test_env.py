@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 
@@ -96,3 +97,9 @@ def test_quick_mode_reads_bertlab_quick(monkeypatch):
     assert env.quick_mode()
     monkeypatch.setenv("BERTLAB_QUICK", "0")
     assert not env.quick_mode()
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("TRUE", True), (" yes ", True), ("0", False), ("no", False), ("", False)])
+def test_env_flag_reads_one_true_yes_in_any_case(monkeypatch, value, on):
+    monkeypatch.setenv("BERTLAB_SOME_FLAG", value)
+    assert env.env_flag("BERTLAB_SOME_FLAG") is on
