@@ -1,7 +1,9 @@
 """bertlab: the helper package behind the BERT-with-TensorFlow course.
 
 Import it before anything else touches Keras: it selects Keras 2 (tf-keras), which
-TF Hub layers, transformers' TF classes and keras-bert need.
+TF Hub layers, transformers' TF classes and keras-bert need. Python runs this file before
+any ``bertlab.<module>``, so the modules themselves need no ``import bertlab`` to get Keras 2
+before they import TensorFlow.
 """
 from bertlab import env as _env
 

@@ -176,6 +176,14 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG") is not None
 
 
+TRUE_VALUES = frozenset({"1", "true", "yes"})
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is switched on: ``1``, ``true`` or ``yes`` (any case, spaces ignored)."""
+    return os.environ.get(name, "").strip().lower() in TRUE_VALUES
+
+
 def quick_mode() -> bool:
     """``BERTLAB_QUICK=1`` shortens training in lessons (CI uses it); the checked outputs hold in both modes."""
-    return os.environ.get("BERTLAB_QUICK", "").strip().lower() in {"1", "true", "yes"}
+    return env_flag("BERTLAB_QUICK")

@@ -17,7 +17,6 @@ scores predictions with scikit-learn, and :func:`predict` labels new texts or te
 """
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -26,8 +25,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
-import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from bertlab.preprocessing import TRANSFORMERS_KEYS, check_max_length, encode_texts, max_positions
@@ -433,8 +430,8 @@ def logits_of(model, inputs, training: bool = False):
     return getattr(outputs, "logits", outputs)
 
 
-def predict(model, texts, pairs=None, *, tokenizer=None, batch_size: int = 32, max_length: int = 128) -> Predictions:
-    """Class ids and probabilities for ``texts`` (or pairs ``texts[i]``, ``pairs[i]``).
+def predict(model, texts, text_pair=None, *, tokenizer=None, batch_size: int = 32, max_length: int = 128) -> Predictions:
+    """Class ids and probabilities for ``texts`` (or pairs ``texts[i]``, ``text_pair[i]``).
 
     A single string (or a single pair of strings) is treated as a list of one. Inputs longer
     than ``max_length`` tokens are cut (for a TF Hub model that takes strings: its own
@@ -451,7 +448,7 @@ def predict(model, texts, pairs=None, *, tokenizer=None, batch_size: int = 32, m
         tokenizer = load_tokenizer()
     # A model that takes strings tokenizes inside; we still count its tokens, to report what it cuts.
     length = _packed_seq_length(model) if strings else max_length
-    encoding = encode_texts(texts, pairs, tokenizer=tokenizer, max_length=length, blank=False,
+    encoding = encode_texts(texts, text_pair, tokenizer=tokenizer, max_length=length, blank=False,
                             limit=max_positions(model, tokenizer))
     encoding.truncation.warn(stacklevel=2)
     chunks = []
@@ -476,14 +473,11 @@ def _packed_seq_length(model) -> int:
         return 128
 
 
-def steps_for(num_examples: int, batch_size: int) -> int:
-    """Batches per epoch for ``num_examples`` (last batch partial)."""
-    return math.ceil(num_examples / batch_size)
-
-
-def swap_augment(texts: Sequence[str], pairs: Sequence[str], labels) -> tuple[list[str], list[str], np.ndarray]:
+def swap_augment(texts: Sequence[str], text_pair: Sequence[str], labels) -> tuple[list[str], list[str], np.ndarray]:
     """Add every pair a second time with its sentences swapped (paraphrase is symmetric)."""
-    texts, pairs, labels = list(texts), list(pairs), np.asarray(labels)
-    if not len(texts) == len(pairs) == len(labels):
-        raise ValueError(f"texts, pairs and labels must have the same length; got {len(texts)}, {len(pairs)}, {len(labels)}.")
-    return texts + pairs, pairs + texts, np.concatenate([labels, labels])
+    texts, text_pair, labels = list(texts), list(text_pair), np.asarray(labels)
+    if not len(texts) == len(text_pair) == len(labels):
+        raise ValueError(
+            f"texts, text_pair and labels must have the same length; got {len(texts)}, {len(text_pair)}, {len(labels)}."
+        )
+    return texts + text_pair, text_pair + texts, np.concatenate([labels, labels])

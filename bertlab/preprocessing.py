@@ -107,7 +107,7 @@ def _text_list(values, what: str, *, single: bool = True) -> list[str]:
     return values
 
 
-def check_texts(texts, pairs=None, *, names: tuple[str, str] = ("texts", "pairs"),
+def check_texts(texts, text_pair=None, *, names: tuple[str, str] = ("texts", "text_pair"),
                 single: bool = True) -> tuple[list[str], list[str] | None]:
     """Texts (and second segments) as lists of str; raise a clear error on bad input.
 
@@ -119,9 +119,9 @@ def check_texts(texts, pairs=None, *, names: tuple[str, str] = ("texts", "pairs"
     that matters by :func:`encode` with ``blank=False``, which looks at the word pieces.
     """
     first = _text_list(texts, names[0], single=single)
-    if pairs is None:
+    if text_pair is None:
         return first, None
-    second = _text_list(pairs, names[1], single=single)
+    second = _text_list(text_pair, names[1], single=single)
     if len(second) != len(first):
         raise ValueError(
             f"{names[0]} has {len(first)} entries but {names[1]} has {len(second)}: each text needs exactly one partner"
@@ -232,7 +232,7 @@ class Encoding:
 
 
 def encode(first: list[str], second: list[str] | None, *, tokenizer, max_length: int | None,
-           blank: bool = True, names: tuple[str, str] = ("texts", "pairs")) -> Encoding:
+           blank: bool = True, names: tuple[str, str] = ("texts", "text_pair")) -> Encoding:
     """The one tokenizing core: already-checked texts (see :func:`check_texts`) -> :class:`Encoding`.
 
     ``max_length=None`` keeps every token (for counting); otherwise inputs are cut to
@@ -275,13 +275,13 @@ def _refuse_no_word_pieces(full_types, pairs: bool, first, second, names) -> Non
                 )
 
 
-def encode_texts(texts, pairs=None, *, tokenizer=None, model: str | None = None, max_length: int | None = 128,
+def encode_texts(texts, text_pair=None, *, tokenizer=None, model: str | None = None, max_length: int | None = 128,
                  limit: int = MAX_POSITIONS, blank: bool = True, single: bool = True,
-                 names: tuple[str, str] = ("texts", "pairs")) -> Encoding:
+                 names: tuple[str, str] = ("texts", "text_pair")) -> Encoding:
     """:func:`check_texts`, :func:`check_max_length`, then :func:`encode`: the entry every public
     function that takes texts uses (once per call). Does not warn: the caller does, with the
     stacklevel that points at its own caller."""
-    first, second = check_texts(texts, pairs, names=names, single=single)
+    first, second = check_texts(texts, text_pair, names=names, single=single)
     if max_length is not None:
         max_length = check_max_length(max_length, pairs=second is not None, limit=limit)
     return encode(first, second, tokenizer=tokenizer or _tokenizer(model), max_length=max_length, blank=blank,
@@ -324,14 +324,14 @@ class BertInputs(dict):
         return self._report().message()
 
 
-def token_lengths(texts, pairs=None, *, tokenizer=None, model: str | None = None) -> np.ndarray:
+def token_lengths(texts, text_pair=None, *, tokenizer=None, model: str | None = None) -> np.ndarray:
     """Number of tokens of each text (or pair) with ``[CLS]``/``[SEP]``, before any truncation (int64)."""
-    return encode_texts(texts, pairs, tokenizer=tokenizer, model=model, max_length=None).truncation.lengths
+    return encode_texts(texts, text_pair, tokenizer=tokenizer, model=model, max_length=None).truncation.lengths
 
 
 def get_inputs(
     texts,
-    pairs=None,
+    text_pair=None,
     *,
     max_length: int = 128,
     padding: str = "max_length",
@@ -342,7 +342,7 @@ def get_inputs(
 ) -> BertInputs:
     """Turn texts (or text pairs) into BERT's three ``int32`` inputs, shape ``(batch, length)``.
 
-    ``texts``/``pairs``: a string or a list / Series / array of strings (``pairs`` = the second
+    ``texts``/``text_pair``: a string or a list / Series / array of strings (``text_pair`` = the second
     segments, same length). ``padding="max_length"`` pads every row to ``max_length``;
     ``padding="longest"`` pads to the longest row of this batch (dynamic padding: less work).
     Longer inputs are truncated to ``max_length`` tokens (at most 512) by :data:`TRUNCATION`: a
@@ -356,7 +356,7 @@ def get_inputs(
         raise ValueError(f"padding must be 'max_length' (fixed) or 'longest' (dynamic), not {padding!r}")
     if names not in ("hub", "transformers"):
         raise ValueError(f"names must be 'hub' or 'transformers', not {names!r}")
-    encoding = encode_texts(texts, pairs, tokenizer=tokenizer, model=model, max_length=max_length)
+    encoding = encode_texts(texts, text_pair, tokenizer=tokenizer, model=model, max_length=max_length)
     arrays = encoding.padded(width=max_length if padding == "max_length" else None)
     keys = HUB_KEYS if names == "hub" else TRANSFORMERS_KEYS
     result = BertInputs.with_report(
@@ -372,8 +372,8 @@ def get_inputs_from_frame(frame, text_column: str, pair_column: str | None = Non
     for column in (text_column, pair_column):
         if column is not None and column not in frame.columns:
             raise KeyError(f"no column {column!r}; the frame has {list(frame.columns)}")
-    pairs = frame[pair_column] if pair_column is not None else None
-    return get_inputs(frame[text_column], pairs, **kwargs)
+    text_pair = frame[pair_column] if pair_column is not None else None
+    return get_inputs(frame[text_column], text_pair, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def get_inputs_from_frame(frame, text_column: str, pair_column: str | None = Non
 # ---------------------------------------------------------------------------------------------
 def to_tf_dataset(
     texts,
-    texts_pair=None,
+    text_pair=None,
     labels=None,
     *,
     tokenizer=None,
@@ -409,8 +409,8 @@ def to_tf_dataset(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     tokenizer = tokenizer or _tokenizer(None)
-    encoding = encode_texts(texts, texts_pair, tokenizer=tokenizer, max_length=max_length,
-                            limit=max_positions(tokenizer=tokenizer), single=False, names=("texts", "texts_pair"))
+    encoding = encode_texts(texts, text_pair, tokenizer=tokenizer, max_length=max_length,
+                            limit=max_positions(tokenizer=tokenizer), single=False, names=("texts", "text_pair"))
     if labels is not None:
         labels = list(labels)
         if len(labels) != len(encoding):
@@ -530,39 +530,39 @@ def _tf_text_way(first, second, seq_length, model):
 _WAYS = {"transformers": _transformers_way, "tf_text": _tf_text_way, "tf_hub": _hub_way}
 
 
-def _tokenize(ways, texts, pairs, seq_length, model) -> tuple[list[str], list[str] | None, list[dict]]:
+def _tokenize(ways, texts, text_pair, seq_length, model) -> tuple[list[str], list[str] | None, list[dict]]:
     """Check once, tokenize with each of ``ways``, warn once (from the first way's lengths)."""
     unknown = sorted(set(ways) - set(_WAYS))
     if unknown:
         raise ValueError(f"unknown way(s) {unknown}; choose from {sorted(_WAYS)}")
-    first, second = check_texts(texts, pairs)
+    first, second = check_texts(texts, text_pair)
     seq_length = check_max_length(seq_length, pairs=second is not None)
     results = [_WAYS[way](first, second, seq_length, model) for way in ways]
     TruncationReport(results[0][1], seq_length).warn(stacklevel=3)
     return first, second, [arrays for arrays, _ in results]
 
 
-def tokenize_with_transformers(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
+def tokenize_with_transformers(texts, text_pair=None, *, seq_length: int = 128, model: str | None = None) -> dict:
     """The transformers fast tokenizer, ``tokenizer(a, b, ...)``, padded to ``seq_length`` (TF Hub keys)."""
-    return _tokenize(["transformers"], texts, pairs, seq_length, model)[2][0]
+    return _tokenize(["transformers"], texts, text_pair, seq_length, model)[2][0]
 
 
-def tokenize_with_hub(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
+def tokenize_with_hub(texts, text_pair=None, *, seq_length: int = 128, model: str | None = None) -> dict:
     """The TF Hub preprocessing model: ``.tokenize`` each segment, then ``.bert_pack_inputs``.
 
     For single texts at the default length this is what ``hub.KerasLayer(handle)`` does in one
     step. TF Hub trims pairs round-robin, which differs from transformers' longest-first by one
     token per segment, and only when both segments are longer than half the room (see the lesson).
     """
-    return _tokenize(["tf_hub"], texts, pairs, seq_length, model)[2][0]
+    return _tokenize(["tf_hub"], texts, text_pair, seq_length, model)[2][0]
 
 
-def tokenize_with_tf_text(texts, pairs=None, *, seq_length: int = 128, model: str | None = None) -> dict:
+def tokenize_with_tf_text(texts, text_pair=None, *, seq_length: int = 128, model: str | None = None) -> dict:
     """``tensorflow_text.BertTokenizer`` + ``RoundRobinTrimmer`` + ``combine_segments`` + ``pad_model_inputs``.
 
     The TF ops that TF Hub's preprocessing model is made of, called one by one.
     """
-    return _tokenize(["tf_text"], texts, pairs, seq_length, model)[2][0]
+    return _tokenize(["tf_text"], texts, text_pair, seq_length, model)[2][0]
 
 
 TOKENIZE_WAYS = {
@@ -573,7 +573,7 @@ TOKENIZE_WAYS = {
 
 
 def tokenizer_differences(
-    texts, pairs=None, *, way: str = "tf_text", seq_length: int = 128, context: int | None = None, model: str | None = None
+    texts, text_pair=None, *, way: str = "tf_text", seq_length: int = 128, context: int | None = None, model: str | None = None
 ):
     """The examples that ``way`` tokenizes differently from transformers, tokens side by side.
 
@@ -582,7 +582,7 @@ def tokenizer_differences(
     """
     import pandas as pd
 
-    first, second, (reference, got) = _tokenize(["transformers", way], texts, pairs, seq_length, model)
+    first, second, (reference, got) = _tokenize(["transformers", way], texts, text_pair, seq_length, model)
     differ = np.zeros(len(first), dtype=bool)
     for key in HUB_KEYS:
         differ |= (got[key] != reference[key]).any(axis=1)
@@ -610,7 +610,7 @@ def tokenizer_differences(
     return pd.DataFrame(rows, columns=["position", "text", "transformers", way])
 
 
-def compare_tokenizers(texts, pairs=None, *, seq_length: int = 128, ways=None, model: str | None = None):
+def compare_tokenizers(texts, text_pair=None, *, seq_length: int = 128, ways=None, model: str | None = None):
     """How many examples each way tokenizes exactly as the transformers tokenizer does.
 
     Returns a DataFrame, one row per way: ``examples``, and ``identical`` = examples whose three
@@ -619,7 +619,7 @@ def compare_tokenizers(texts, pairs=None, *, seq_length: int = 128, ways=None, m
     import pandas as pd
 
     ways = list(ways or TOKENIZE_WAYS)
-    first, _, (reference, *results) = _tokenize(["transformers", *ways], texts, pairs, seq_length, model)
+    first, _, (reference, *results) = _tokenize(["transformers", *ways], texts, text_pair, seq_length, model)
     rows = []
     for way, got in zip(ways, results):
         same = np.ones(len(first), dtype=bool)

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
-
-import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 import tensorflow_text as text
 
@@ -229,14 +227,6 @@ def encode_pairs(pairs: Sequence[SentencePair], tokenizer, vocab: CompactVocab, 
         input_ids=tf.RaggedTensor.from_row_lengths(flat_ids.astype(np.int32), lengths),
         token_type_ids=tf.RaggedTensor.from_row_lengths(flat_types.astype(np.int32), lengths),
         nsp_labels=np.array([p.label for p in pairs], dtype=np.int32),
-    )
-
-
-def concat_encoded(parts: Sequence[EncodedPairs]) -> EncodedPairs:
-    return EncodedPairs(
-        input_ids=tf.concat([p.input_ids for p in parts], axis=0),
-        token_type_ids=tf.concat([p.token_type_ids for p in parts], axis=0),
-        nsp_labels=np.concatenate([p.nsp_labels for p in parts]),
     )
 
 

@@ -5,12 +5,7 @@ Labels are 0 = ham, 1 = spam throughout (spam is the positive class, about 13 % 
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import numpy as np
-
-import bertlab  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from bertlab.finetuning import masked_mean
@@ -137,16 +132,3 @@ def threshold_for_precision(y_true, scores, target_precision: float) -> float:
     if len(reached) == 0:
         raise ValueError(f"No threshold reaches precision {target_precision}: the best is {precision[:-1].max():.3f}.")
     return float(thresholds[reached[0]])
-
-
-@dataclass
-class Timed:
-    value: object
-    minutes: float
-
-
-def timed(fn, *args, **kwargs) -> Timed:
-    """Run ``fn`` and return its result with the wall-clock minutes it took."""
-    start = time.perf_counter()
-    value = fn(*args, **kwargs)
-    return Timed(value, (time.perf_counter() - start) / 60)

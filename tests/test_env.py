@@ -258,3 +258,9 @@ def test_tf_config_with_two_workers_asks_for_multi_worker_mirroring(monkeypatch)
         env.cluster_workers()
     monkeypatch.delenv("TF_CONFIG")
     assert env.cluster_workers() == 0
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("TRUE", True), (" yes ", True), ("0", False), ("no", False), ("", False)])
+def test_env_flag_reads_one_true_yes_in_any_case(monkeypatch, value, on):
+    monkeypatch.setenv("BERTLAB_SOME_FLAG", value)
+    assert env.env_flag("BERTLAB_SOME_FLAG") is on

@@ -157,8 +157,8 @@ def test_predict_treats_a_single_string_pair_as_one_example(tiny_classifier, tok
     (["ok", 3], None, TypeError, r"texts\[1\] is of type int"),
     (["ok", "  "], None, ValueError, r"texts\[1\] \(.  .\) has no word pieces after tokenization"),
     (42, None, TypeError, "must be a string or a list"),
-    (["a", "b"], ["only one"], ValueError, "texts has 2 entries but pairs has 1"),
-    (["a"], [None], TypeError, r"pairs\[0\] is missing"),
+    (["a", "b"], ["only one"], ValueError, "texts has 2 entries but text_pair has 1"),
+    (["a"], [None], TypeError, r"text_pair\[0\] is missing"),
 ])
 def test_predict_rejects_bad_input_clearly(tiny_classifier, tokenizer, texts, pairs, error, match):
     with pytest.raises(error, match=match):
@@ -167,7 +167,7 @@ def test_predict_rejects_bad_input_clearly(tiny_classifier, tokenizer, texts, pa
 
 # --------------------------------------------------------------------------- training
 def test_training_learns_a_toy_task_and_restores_the_best_epoch(tmp_path, tokenizer):
-    ft.bertlab.set_seed(0)
+    bertlab.set_seed(0)
     model = ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder(1))
     texts = ["good great fine nice"] * 16 + ["bad awful poor worse"] * 16
     labels = np.array([1] * 16 + [0] * 16, np.int32)

@@ -1,4 +1,4 @@
-"""bertlab.installation (lesson 01's parameter accounting) and its figure in bertlab.plots."""
+"""bertlab.installation: lesson 01's parameter accounting and its figure."""
 from __future__ import annotations
 
 import warnings
@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 import bertlab  # noqa: F401  (Keras 2 before keras_bert)
-from bertlab import installation, plots
+from bertlab import installation
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,9 @@ def test_the_parameter_figure_is_labelled():
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = plots.plot_parameter_breakdown({"token embedding": 768_000, "segment embedding + LayerNorm": 3_072})
+    ax = installation.plot_parameter_breakdown({"token embedding": 768_000, "segment embedding + LayerNorm": 3_072})
     assert ax.get_title() == "Where BERT's parameters live (total 0.77 M)"
     assert ax.get_xlabel() == "parameters (millions)" and ax.get_ylabel() == "component"
     assert [t.get_text() for t in ax.texts] == [" 0.77 M (99.6 %)", " 3,072 (0.4 %)"]
     with pytest.raises(ValueError, match="empty"):
-        plots.plot_parameter_breakdown({})
+        installation.plot_parameter_breakdown({})

@@ -107,7 +107,7 @@ def test_max_length_above_512_is_refused():
         (["fine", None], None, TypeError, r"texts\[1\] is missing"),
         (pd.Series(["a", float("nan")], index=[10, 11]), None, TypeError, "index 11"),
         ([b"bytes"], None, TypeError, "decode"),
-        (["a", "b"], ["c"], ValueError, "texts has 2 entries but pairs has 1"),
+        (["a", "b"], ["c"], ValueError, "texts has 2 entries but text_pair has 1"),
         (pd.DataFrame({"a": ["x"]}), None, TypeError, "get_inputs_from_frame"),
     ],
 )
@@ -260,12 +260,12 @@ def test_missing_text_error_names_the_row(tokenizer):
     with pytest.raises(TypeError, match=r"texts\[2\] is missing"):
         pp.to_tf_dataset(["a", "b", None], tokenizer=tokenizer)
     series = pd.Series(["a", np.nan], index=[10, 11])
-    with pytest.raises(TypeError, match=r"texts_pair\[1\] \(index 11\) is missing"):
+    with pytest.raises(TypeError, match=r"text_pair\[1\] \(index 11\) is missing"):
         pp.to_tf_dataset(["x", "y"], series, tokenizer=tokenizer)
 
 
 def test_mismatched_lengths_are_rejected(tokenizer):
-    with pytest.raises(ValueError, match="texts has 2 entries but texts_pair has 1"):
+    with pytest.raises(ValueError, match="texts has 2 entries but text_pair has 1"):
         pp.to_tf_dataset(["a", "b"], ["c"], tokenizer=tokenizer)
     with pytest.raises(ValueError, match="texts has 2 entries but labels has 3"):
         pp.to_tf_dataset(["a", "b"], labels=[0, 1, 1], tokenizer=tokenizer)
@@ -479,7 +479,7 @@ def test_a_text_without_word_pieces_is_empty_wherever_blank_texts_are_refused(te
     model = finetuning.build_functional_classifier(encoder=tiny_bert)
     with pytest.raises(ValueError, match=r"texts\[1\] \(.*\) has no word pieces after tokenization"):
         finetuning.predict(model, ["a real text", text], tokenizer=tokenizer)
-    with pytest.raises(ValueError, match=r"pairs\[0\] \(.*\) has no word pieces"):
+    with pytest.raises(ValueError, match=r"text_pair\[0\] \(.*\) has no word pieces"):
         finetuning.predict(model, ["a real text"], [text], tokenizer=tokenizer)
     with pytest.raises(ValueError, match=r"texts\[0\] \(.*\) has no word pieces"):
         spam.extract_features([text], encoder=tiny_bert, tokenizer=tokenizer)
@@ -491,5 +491,5 @@ def test_a_long_text_cut_short_still_counts_its_word_pieces(tokenizer):
     # Emptiness is judged on the whole text, not on what is left after a tiny max_length.
     encoding = pp.encode_texts(["word " * 10], ["\u200b"], tokenizer=tokenizer, max_length=3)
     assert encoding.input_ids == [[101, 102, 102]]
-    with pytest.raises(ValueError, match=r"pairs\[0\]"):
+    with pytest.raises(ValueError, match=r"text_pair\[0\]"):
         pp.encode_texts(["word " * 10], ["\u200b"], tokenizer=tokenizer, max_length=3, blank=False)
