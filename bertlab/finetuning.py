@@ -291,13 +291,41 @@ class TrainResult:
         return self.train_minutes / max(len(self.epoch_minutes), 1)
 
 
-def count_batches(dataset) -> int:
-    """Batches in one pass over ``dataset``: its cardinality when tf.data knows it, else counted
-    (length bucketing makes it unknown; a pass over tokenized data takes a moment)."""
+# Counting an unknown-cardinality dataset is a full pass over it; past this many batches it is taken
+# to repeat forever (the lessons' data sets have a few hundred batches at most).
+MAX_COUNTED_BATCHES = 10_000
+
+
+TRAIN_FIX = "pass steps_per_epoch=<batches per epoch>, or leave out the .repeat()"
+
+
+def check_finite(dataset, name: str = "train_data", fix: str = TRAIN_FIX) -> int:
+    """``dataset.cardinality()`` as an int (-2: unknown); ``ValueError`` ending with ``fix`` if the
+    dataset repeats forever (``tf.data.INFINITE_CARDINALITY``, e.g. after ``.repeat()``)."""
     known = int(dataset.cardinality())
+    if known == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(f"{name} repeats forever (infinite cardinality, e.g. after .repeat()), "
+                         f"so one pass over it never ends: {fix}.")
+    return known
+
+
+def count_batches(dataset, name: str = "train_data") -> int:
+    """Batches in one pass over ``dataset``: its cardinality when tf.data knows it, else counted
+    (length bucketing makes it unknown; a pass over tokenized data takes a moment).
+
+    Raises ``ValueError`` for a dataset that repeats forever, and for one of unknown cardinality
+    that has not ended after :data:`MAX_COUNTED_BATCHES` batches (such as ``.repeat().filter(...)``).
+    """
+    known = check_finite(dataset, name)
     if known >= 0:
         return known
-    return int(dataset.reduce(0, lambda count, _: count + 1))
+    counted = int(dataset.take(MAX_COUNTED_BATCHES + 1).reduce(np.int64(0), lambda count, _: count + 1))
+    if counted > MAX_COUNTED_BATCHES:
+        raise ValueError(
+            f"{name} has unknown cardinality and had not ended after {MAX_COUNTED_BATCHES} batches: it probably repeats "
+            f"forever. Pass steps_per_epoch=<batches per epoch>, or, if it really is that long, declare its size with "
+            f"dataset.apply(tf.data.experimental.assert_cardinality(number_of_batches)).")
+    return counted
 
 
 def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3, peak_lr: float = 5e-5,
@@ -317,6 +345,8 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
     batches_per_epoch = steps_per_epoch or count_batches(train_data)
+    if validation_data is not None:  # Keras validates with a full pass: one that never ends would hang
+        check_finite(validation_data, "validation_data", "validate on a finite dataset (no .repeat(), or .take(n))")
     if compile:
         if jit_compile is None:
             jit_compile = use_jit_compile(train_data)

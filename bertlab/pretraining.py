@@ -549,7 +549,12 @@ def binomial_standard_error(accuracy: float, n: int) -> float:
 
 def evaluate_pretraining(model, dataset: tf.data.Dataset, vocab: CompactVocab) -> dict:
     """Masked-token accuracy, the unigram baseline on the same masked positions, NSP accuracy,
-    and how many masked tokens / sentence pairs each rests on."""
+    and how many masked tokens / sentence pairs each rests on.
+
+    ``dataset`` must end (``ValueError`` for one that repeats forever), e.g. :func:`heldout_dataset`."""
+    from bertlab.finetuning import check_finite
+
+    check_finite(dataset, "dataset", "evaluate on a finite dataset, e.g. pretraining_dataset(..., epochs=1) or .take(n)")
     unigram = vocab.most_frequent(1)[0]
     mlm_hits = unigram_hits = mlm_n = nsp_hits = nsp_n = 0
     for features, labels in dataset:

@@ -166,6 +166,38 @@ def test_training_learns_a_toy_task_and_restores_the_best_epoch(tmp_path, tokeni
     np.testing.assert_array_equal(preds.labels, [1, 0])
 
 
+def toy_batches(tokenizer, n=8):
+    enc = tokenizer(["good"] * n, padding=True, return_tensors="np")
+    return tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.INPUT_NAMES}, np.ones(n, np.int32))).batch(2)
+
+
+def test_training_on_a_dataset_that_repeats_forever_asks_for_steps_per_epoch(tiny_classifier, tokenizer):
+    forever = toy_batches(tokenizer).repeat()
+    assert forever.cardinality() == tf.data.INFINITE_CARDINALITY
+    with pytest.raises(ValueError, match="train_data repeats forever.*steps_per_epoch="):
+        ft.train_classifier(tiny_classifier, forever, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="validation_data repeats forever.*finite"):
+        ft.train_classifier(tiny_classifier, toy_batches(tokenizer), forever, epochs=1, verbose=0)
+
+
+def test_unknown_cardinality_is_counted_when_finite_and_refused_when_endless(monkeypatch):
+    filtered = tf.data.Dataset.range(10).filter(lambda x: x % 3 > 0).batch(2)  # 1 2 4 5 7 8 -> 3 batches
+    assert filtered.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    assert ft.count_batches(filtered) == 3
+    monkeypatch.setattr(ft, "MAX_COUNTED_BATCHES", 50)
+    endless = tf.data.Dataset.range(10).repeat().filter(lambda x: x % 3 > 0).batch(2)
+    assert endless.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    with pytest.raises(ValueError, match="not ended after 50 batches.*steps_per_epoch=.*assert_cardinality"):
+        ft.count_batches(endless)
+
+
+def test_an_endless_dataset_trains_with_steps_per_epoch(tokenizer):
+    model = ft.build_functional_classifier(num_labels=2, encoder=tiny_encoder(4))
+    result = ft.train_classifier(model, toy_batches(tokenizer).repeat(), epochs=2, steps_per_epoch=3, verbose=0)
+    assert len(result.history["loss"]) == 2
+    assert int(model.optimizer.iterations) == 6
+
+
 def test_functional_classifier_survives_save_and_reload(tmp_path, tiny_classifier, tokenizer):
     before = ft.predict(tiny_classifier, ["a b c", "d e"], ["x", "y z"], tokenizer=tokenizer).probabilities
     ft.save_functional_classifier(tiny_classifier, tmp_path)

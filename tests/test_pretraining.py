@@ -309,3 +309,10 @@ def test_prepare_draws_a_new_pairing_per_duplicate_and_balanced_heldout_pairs(to
 def test_probe_sentences_mask_one_listed_word_in_short_sentences(vocab, tokenizer):
     probes = P.probe_sentences(["Do you not want to know who has taken it?", "Bingley."], tokenizer, vocab, words=["want", "it"], n=2)
     assert probes == ["Do you not [MASK] to know who has taken it?"]
+
+
+def test_evaluating_on_a_dataset_that_repeats_forever_is_refused(tokenizer, vocab):
+    pairs = P.make_nsp_pairs(DOCUMENTS, seed=0)
+    forever = P.pretraining_dataset(P.encode_pairs(pairs, tokenizer, vocab), vocab, batch_size=4, epochs=None)
+    with pytest.raises(ValueError, match="dataset repeats forever.*epochs=1"):
+        P.evaluate_pretraining(None, forever, vocab)
