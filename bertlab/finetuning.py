@@ -17,6 +17,7 @@ scores predictions with scikit-learn, and :func:`predict` labels new texts or te
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -48,8 +49,16 @@ def warmup_linear_decay(step, *, peak_lr: float, warmup_steps: int, total_steps:
     return peak_lr * np.clip(np.minimum(rise, fall), 0.0, 1.0)
 
 
+# Registered, so that a model saved with model.save after train_classifier (whose optimizer holds
+# this schedule) reloads with tf.keras.models.load_model once bertlab.finetuning is imported.
+@tf.keras.utils.register_keras_serializable(package="bertlab")
 class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Keras learning-rate schedule: linear warm-up to ``peak_lr``, then linear decay to 0."""
+    """Keras learning-rate schedule: linear warm-up to ``peak_lr``, then linear decay to 0.
+
+    The one schedule of the package (fine-tuning and pretraining): BERT's recipe, the same
+    learning rates as transformers' ``create_optimizer`` (checked step by step in the tests), and
+    the one lesson 05's learners write as ``warmup_linear_decay``.
+    """
 
     def __init__(self, peak_lr: float, total_steps: int, warmup_steps: int = 0):
         super().__init__()
@@ -68,7 +77,10 @@ class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
 
 
 def create_optimizer(peak_lr: float, total_steps: int, *, warmup_ratio: float = 0.1, weight_decay: float = 0.01):
-    """AdamW with :class:`WarmupLinearDecay`; LayerNorm weights and biases get no weight decay (as in BERT)."""
+    """AdamW with :class:`WarmupLinearDecay` (``round(warmup_ratio * total_steps)`` warm-up steps);
+    LayerNorm weights and biases get no weight decay (as in BERT). Used by fine-tuning and pretraining."""
+    if not 0 <= warmup_ratio <= 1:
+        raise ValueError(f"warmup_ratio must be between 0 and 1, got {warmup_ratio}.")
     schedule = WarmupLinearDecay(peak_lr, total_steps, int(round(warmup_ratio * total_steps)))
     optimizer = tf.keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
@@ -150,7 +162,10 @@ def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs
 
     With ``pairs=True`` it takes two string inputs (``text`` and ``text_pair``), tokenizes both
     and packs them as ``[CLS] a [SEP] b [SEP]`` with the preprocessor's ``bert_pack_inputs``.
+    Save it with :func:`save_hub_classifier`, reload it with :func:`load_hub_classifier`.
     """
+    settings = dict(model=model, num_labels=num_labels, pairs=pairs, pooling=pooling, seq_length=seq_length,
+                    dropout=dropout, trainable=trainable)
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers the preprocessor's ops)
 
@@ -172,7 +187,42 @@ def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs
         pooled = masked_mean(outputs["sequence_output"], encoder_inputs["input_mask"])
     else:
         pooled = outputs["pooled_output"]
-    return tf.keras.Model(inputs if pairs else inputs[0], _head(pooled, num_labels, dropout), name="hub_classifier")
+    classifier = tf.keras.Model(inputs if pairs else inputs[0], _head(pooled, num_labels, dropout), name="hub_classifier")
+    classifier.hub_settings = json.dumps(settings)  # a string, which Keras does not track: for save_hub_classifier
+    return classifier
+
+
+HUB_SETTINGS_FILE = "hub_classifier.json"
+
+
+def save_hub_classifier(classifier, directory: str | os.PathLike) -> Path:
+    """Save a :func:`build_hub_classifier` model as a TensorFlow SavedModel (strings in, logits
+    out: ``tf.saved_model.load(directory).signatures["serving_default"]`` serves it) with the
+    builder's settings beside it, so that :func:`load_hub_classifier` rebuilds it.
+
+    Keras' own ``tf.keras.models.load_model`` cannot revive the TF Hub preprocessor's
+    ``tokenize`` / ``bert_pack_inputs`` layers from a SavedModel, hence the rebuild.
+    """
+    settings = getattr(classifier, "hub_settings", None)
+    if settings is None:
+        raise TypeError("save_hub_classifier saves models built by build_hub_classifier; "
+                        "use save_functional_classifier or model.save_pretrained for the other routes.")
+    directory = Path(directory)
+    classifier.save(str(directory))
+    (directory / HUB_SETTINGS_FILE).write_text(settings)
+    return directory
+
+
+def load_hub_classifier(directory: str | os.PathLike):
+    """Rebuild a classifier saved with :func:`save_hub_classifier`, with its trained weights
+    (read from the SavedModel's variables). Raises ``FileNotFoundError`` for another folder."""
+    directory = Path(directory)
+    if not (directory / HUB_SETTINGS_FILE).is_file():
+        raise FileNotFoundError(f"{directory} holds no saved hub classifier ({HUB_SETTINGS_FILE}): "
+                                "save it with save_hub_classifier(model, folder) first.")
+    classifier = build_hub_classifier(**json.loads((directory / HUB_SETTINGS_FILE).read_text()))
+    classifier.load_weights(str(directory / "variables" / "variables")).expect_partial()
+    return classifier
 
 
 def save_functional_classifier(classifier, directory: str | os.PathLike) -> Path:
@@ -332,13 +382,16 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
                      warmup_ratio: float = 0.1, weight_decay: float = 0.01, steps_per_epoch: int | None = None,
                      monitor: str = "val_accuracy", patience: int = 2, checkpoint_dir: str | os.PathLike | None = None,
                      verbose: int | str = "compact", jit_compile: bool | None = None, compile: bool = True,
-                     class_weight: dict | None = None) -> TrainResult:
+                     class_weight: dict | None = None, callbacks: Sequence = ()) -> TrainResult:
     """Fine-tune ``model`` with ``model.fit`` and keep the best weights.
 
     ``train_data`` and ``validation_data`` are batched ``tf.data`` datasets of (inputs, labels)
     (see :func:`bertlab.data.to_tf_dataset`). Each epoch is validated; EarlyStopping stops after
     ``patience`` epochs without improvement of ``monitor``; ModelCheckpoint writes the best weights
-    to ``checkpoint_dir`` (a temporary folder if None), and they are loaded back at the end.
+    to ``checkpoint_dir`` (a temporary folder if None), and they are loaded back at the end, so the
+    model ends with the weights of its best epoch (``TrainResult.best_epoch``). ``train_data`` must
+    end (or give ``steps_per_epoch``): ``ValueError`` otherwise, see :func:`count_batches`.
+    ``callbacks`` are more Keras callbacks, run after the package's own.
     ``verbose="compact"`` prints one line per epoch; 0, 1, 2 are Keras' own modes.
     ``class_weight`` ({class: weight}) weights the loss per class, e.g. for rare spam.
     """
@@ -359,17 +412,19 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = str(checkpoint_dir / "best.ckpt")
     timer, batches = EpochTimer(), BatchLosses()
-    callbacks = [
+    every_callback = [
         timer,
         batches,
         tf.keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
-        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
+        # No restore_best_weights: the checkpoint above is the one place the best weights come back from.
+        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
+        *callbacks,
     ]
     if verbose == "compact":
-        callbacks.append(CompactProgress())
+        every_callback.append(CompactProgress())
         verbose = 0
     fit = model.fit(train_data, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                    callbacks=callbacks, verbose=verbose, class_weight=class_weight)
+                    callbacks=every_callback, verbose=verbose, class_weight=class_weight)
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     scores = history.get(monitor, [])
     best = int(np.argmin(scores) if mode == "min" else np.argmax(scores)) + 1 if scores else len(timer.seconds)
