@@ -278,6 +278,7 @@ def served_probabilities(directory, tokenizer, output):
     return tf.nn.softmax(logits).numpy()
 
 
+@pytest.mark.slow  # the SavedModel export takes ~30 s
 def test_trained_functional_classifier_round_trips_and_serves(tmp_path, tokenizer):
     model = ft.build_functional_classifier(num_labels=2, encoder=tiny_encoder(5))
     before = train_toy(model, tokenizer)
@@ -288,6 +289,7 @@ def test_trained_functional_classifier_round_trips_and_serves(tmp_path, tokenize
     np.testing.assert_allclose(served_probabilities(tmp_path / "serving", tokenizer, "classifier"), before, atol=1e-6)
 
 
+@pytest.mark.slow  # the SavedModel export takes ~30 s
 def test_trained_transformers_classifier_round_trips_and_serves(tmp_path, tokenizer):
     from transformers import BertConfig, TFBertForSequenceClassification
 
