@@ -446,12 +446,15 @@ def classification_metrics(y_true, y_pred, *, positive_label=1) -> dict:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
         raise ValueError(f"y_true and y_pred must be 1-D and of the same non-zero length; got shapes {y_true.shape} and {y_pred.shape}.")
-    kinds = {name: "strings" if values.dtype.kind in "USO" else "class ids" for name, values in (("y_true", y_true), ("y_pred", y_pred))}
+    kinds = {name: "strings" if values.dtype.kind in "US" or (values.dtype.kind == "O" and isinstance(values[0], str))
+             else "class ids" for name, values in (("y_true", y_true), ("y_pred", y_pred))}
     if len(set(kinds.values())) > 1:  # e.g. load_sms_spam's 'ham'/'spam' against predict's 0/1
         raise ValueError(f"y_true holds {kinds['y_true']} but y_pred {kinds['y_pred']}: give both in one form, e.g. "
                          "class ids with bertlab.spam.spam_labels(df.label) for the SMS 'ham'/'spam' labels.")
     if kinds["y_true"] == "strings" and not isinstance(positive_label, str):
         raise ValueError(f"The labels are strings, so positive_label must be one of them (e.g. 'spam'), not {positive_label!r}.")
+    if kinds["y_true"] == "class ids":  # scikit-learn cannot type ids held in an object array (a pandas column)
+        y_true, y_pred = (values.astype(np.int64) if values.dtype.kind == "O" else values for values in (y_true, y_pred))
     labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()) | {positive_label})
     precision, recall, f1, _ = precision_recall_fscore_support(
         y_true, y_pred, labels=[positive_label], average=None, zero_division=0)

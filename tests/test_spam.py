@@ -59,6 +59,8 @@ def test_metrics_refuse_loader_strings_against_predicted_ids_and_name_the_fix():
         classification_metrics(["ham", "spam", "spam"], [0, 1, 0])
     with pytest.raises(ValueError, match="positive_label must be one of them"):
         classification_metrics(["ham", "spam", "spam"], ["ham", "spam", "ham"])
+    ids_as_objects = classification_metrics(np.array([0, 1, 1], dtype=object), [0, 1, 0])  # a pandas column of dtype object
+    assert ids_as_objects["f1"] == 2 / 3
     by_name = classification_metrics(["ham", "spam", "spam"], ["ham", "spam", "ham"], positive_label="spam")
     by_id = classification_metrics([0, 1, 1], [0, 1, 0])
     assert (by_name["f1"], by_name["precision"], by_name["recall"]) == (by_id["f1"], by_id["precision"], by_id["recall"]) == (2 / 3, 1.0, 0.5)
