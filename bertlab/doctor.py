@@ -1,12 +1,17 @@
 """``bertlab doctor``: is this machine ready for the course? One table, a fix for every FAIL.
 
 Each check returns a :class:`Check`; ``report()`` prints them and returns False on any FAIL.
-The checks read versions through ``importlib.metadata`` first, so a broken install is
-reported rather than crashing the doctor itself.
+The checks read versions through ``importlib.metadata`` first, then import every compiled
+piece they reported installed in a separate Python process (:func:`import_problems`): package
+metadata can say "2.21.1" of a wheel that fails with "undefined symbol", and a crash of that
+import must not take the doctor down with it.
 """
 from __future__ import annotations
 
+import json
+import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from typing import Callable, NamedTuple
@@ -18,6 +23,13 @@ OK, INFO, WARN, FAIL = "OK", "INFO", "WARN", "FAIL"
 OPTIONAL_DATA = {"mrpc-test": "optional: MRPC's labelled test split (the lessons use train and validation)"}
 PYTHON_RANGE = ((3, 10), (3, 13))
 INSTALL_HINT = "pip install -r requirements.txt (or `make lab`)"
+# TensorFlow is published under several distribution names; the module is `tensorflow` for all.
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos", "tensorflow-intel",
+                            "intel-tensorflow", "tensorflow-aarch64", "tensorflow-rocm", "tf-nightly", "tf-nightly-cpu")
+# The doctor's row name -> the module the lessons import.
+MODULES = {"TensorFlow": "tensorflow", "tf-keras": "tf_keras", "tensorflow-text": "tensorflow_text",
+           "tensorflow-hub": "tensorflow_hub", "keras-bert": "keras_bert", "transformers": "transformers"}
+IMPORT_TIMEOUT_S = 300
 
 
 class Check(NamedTuple):
@@ -52,12 +64,22 @@ def check_package(name: str, distribution: str, version_of=installed_version, fi
     return Check(name, OK, version) if version else Check(name, FAIL, "not installed", fix)
 
 
+def tensorflow_distribution(version_of=installed_version) -> tuple[str, str] | None:
+    """(distribution name, version) of the installed TensorFlow, under any of its names, or None."""
+    for distribution in TENSORFLOW_DISTRIBUTIONS:
+        version = version_of(distribution)
+        if version:
+            return distribution, version
+    return None
+
+
 def check_tensorflow_family(version_of=installed_version) -> list[Check]:
     """tf-keras and tensorflow-text must share TensorFlow's minor version (their ops and Keras API are tied to it)."""
-    tf_version = version_of("tensorflow") or version_of("tensorflow-cpu")
-    if not tf_version:
+    found = tensorflow_distribution(version_of)
+    if not found:
         return [Check("TensorFlow", FAIL, "not installed", INSTALL_HINT)]
-    checks = [Check("TensorFlow", OK, tf_version)]
+    distribution, tf_version = found
+    checks = [Check("TensorFlow", OK, tf_version if distribution == "tensorflow" else f"{tf_version} ({distribution})")]
     for name, distribution in (("tf-keras", "tf-keras"), ("tensorflow-text", "tensorflow-text")):
         version = version_of(distribution)
         if not version:
@@ -81,6 +103,91 @@ def check_transformers(version_of=installed_version) -> Check:
     if _minor(version)[0] >= 5:
         return Check("transformers", FAIL, f"{version} (v5 has no TensorFlow classes)", "pip install 'transformers>=4.46,<5'")
     return Check("transformers", OK, version)
+
+
+# Run in a child Python: imports the modules named on its command line in order, one JSON line
+# before and one after each, so that a crash (a segfault in a compiled extension) names its culprit.
+_IMPORT_PROBE = """
+import importlib, json, os, sys
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # as `import bertlab` does
+os.environ.setdefault("TF_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+for name in sys.argv[1:]:
+    print(json.dumps({"start": name}), flush=True)
+    try:
+        importlib.import_module(name)
+        error = None
+    except BaseException as exc:
+        error = (type(exc).__name__ + ": " + str(exc)).strip().splitlines()[-1][:300]
+    print(json.dumps({"module": name, "error": error}), flush=True)
+"""
+
+
+def import_problems(modules, run=subprocess.run) -> dict[str, str | None]:
+    """Import ``modules`` in a child Python (this interpreter, this environment); for each,
+    None if it imported, else what went wrong (the exception's last line, or the crash).
+
+    One child imports them all in order; if it crashes, the culprit is recorded and a new
+    child carries on with the modules after it.
+    """
+    results: dict[str, str | None] = {}
+    remaining = list(modules)
+    while remaining:
+        try:
+            proc = run([sys.executable, "-c", _IMPORT_PROBE, *remaining], capture_output=True, text=True,
+                       timeout=IMPORT_TIMEOUT_S, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        except subprocess.TimeoutExpired:
+            results.update({name: f"importing took over {IMPORT_TIMEOUT_S} s" for name in remaining})
+            break
+        started = None
+        for line in proc.stdout.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a module printing to stdout while it imports
+            if "start" in event:
+                started = event["start"]
+            elif event.get("module") in remaining:
+                results[event["module"]] = event["error"]
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+            culprit = started if started in remaining and started not in results else None
+            crashed = f"importing it crashed Python (exit code {proc.returncode})" + (f": {tail}" if tail else "")
+            if culprit is None:  # the child died before importing anything
+                results.update({name: crashed for name in remaining if name not in results})
+            else:
+                results[culprit] = crashed
+        remaining = [name for name in remaining if name not in results]
+    return results
+
+
+def import_fix(module: str, tf_version: str | None) -> str:
+    """The command that repairs a package that is installed but does not import."""
+    tf_minor = ".".join(map(str, _minor(tf_version))) if tf_version else None
+    if module == "tensorflow_text" and tf_minor:
+        return f'pip install "tensorflow-text=={tf_minor}.*"  (a wheel built for TensorFlow {tf_minor})'
+    if module == "tf_keras" and tf_minor:
+        return f'pip install "tf-keras=={tf_minor}.*"  (the Keras 2 of TensorFlow {tf_minor})'
+    if module == "transformers":
+        return "pip install --force-reinstall 'transformers>=4.46,<5'"
+    distribution = {"tensorflow": "tensorflow", "tensorflow_hub": "tensorflow-hub", "keras_bert": "keras-bert"}[module]
+    return f"pip install --force-reinstall {distribution}  (or {INSTALL_HINT})"
+
+
+def confirm_imports(checks: list[Check], problems=import_problems) -> list[Check]:
+    """Turn each OK package row into a FAIL, with the fix, when its module does not import."""
+    modules = [MODULES[check.name] for check in checks if check.status == OK and check.name in MODULES]
+    found = problems(modules) if modules else {}
+    tf_version = next((check.detail.split()[0] for check in checks if check.name == "TensorFlow" and check.status == OK), None)
+    confirmed = []
+    for check in checks:
+        error = found.get(MODULES.get(check.name))
+        if error:
+            module = MODULES[check.name]
+            check = Check(check.name, FAIL, f"{check.detail} installed, but `import {module}` fails: {error}",
+                          import_fix(module, tf_version))
+        confirmed.append(check)
+    return confirmed
 
 
 def check_keras2() -> Check:
@@ -149,11 +256,11 @@ def check_hubs(reason: Callable[[str], str | None] = models.unreachable_reason) 
 
 
 def run_checks() -> list[Check]:
-    checks = [check_python()]
-    checks += check_tensorflow_family()
-    checks.append(check_package("tensorflow-hub", "tensorflow-hub"))
-    checks.append(check_transformers())
-    checks.append(check_package("keras-bert", "keras-bert"))
+    packages = check_tensorflow_family()
+    packages.append(check_package("tensorflow-hub", "tensorflow-hub"))
+    packages.append(check_transformers())
+    packages.append(check_package("keras-bert", "keras-bert"))
+    checks = [check_python(), *confirm_imports(packages)]
     checks.append(check_keras2())
     checks.append(check_gpus())
     checks += check_embedded_model()

@@ -1,19 +1,17 @@
 """Fetching the course's data sets from their official origins, safely.
 
 Every file has one entry in :data:`ORIGINS`: the URL it is published at and, where the
-dataset libraries publish one, its SHA-256. :func:`fetch` downloads with Keras'
-``tf.keras.utils.get_file`` (its progress bar, its checksum check) and adds what
-``get_file`` lacks for a shared cache:
+dataset libraries publish one, its SHA-256. :func:`fetch` downloads it with the standard
+library (``urllib.request`` + ``hashlib``), as a shared cache needs:
 
-* atomic writes: ``get_file`` writes straight to the final path, so a reader (another
-  notebook, another process) could see a half-written file. We let it write into a
-  private temporary folder inside the cache and ``os.replace`` the finished, verified
-  file into place;
-* nothing corrupt left behind: ``get_file`` deletes a failed transfer but *keeps* a file
-  whose checksum does not match. We delete the temporary folder whatever happens;
-* a timeout: ``get_file`` has none, so a stalled server would hang a notebook forever;
-* one clear error (:class:`DownloadError`) naming the URL and the reason, instead of
-  ``Exception("URL fetch failure ...")``.
+* atomic writes: the body goes to a private temporary file beside the destination, and
+  only the finished, verified file is ``os.replace``-d into place, so a reader (another
+  notebook, another process) never sees a half-written file;
+* nothing corrupt left behind: the temporary file is deleted whatever happens;
+* a timeout per request (:data:`DOWNLOAD_TIMEOUT_S` without a byte), so a stalled server
+  cannot hang a notebook;
+* a body shorter than its ``Content-Length`` is a transfer cut short, not a file;
+* one clear error (:class:`DownloadError`) naming the URL and the reason.
 
 Tests and mirrors point the origins elsewhere with the ``BERTLAB_DATA_MIRROR`` environment
 variable (a base URL: each file is fetched from ``<mirror>/<file name>``) or by editing
@@ -22,16 +20,17 @@ variable (a base URL: each file is fetched from ``<mirror>/<file name>``) or by 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
-import shutil
-import socket
 import tempfile
-import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
-DOWNLOAD_TIMEOUT_S = 60
+DOWNLOAD_TIMEOUT_S = 60  # seconds without a byte from the server
+CHUNK_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,28 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-# socket.setdefaulttimeout is process-wide: serialise our downloads while it is changed.
-_TIMEOUT_LOCK = threading.Lock()
+def _copy_body(url: str, out: BinaryIO) -> tuple[int, int | None]:
+    """Stream ``url``'s body into ``out``; return (bytes received, Content-Length or None)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "bertlab (course data download)"})
+    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        length = response.headers.get("Content-Length")
+        received = 0
+        # read(n) returns b"" when the server closes early, even short of Content-Length: the
+        # caller compares the count with the length.
+        for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+            out.write(chunk)
+            received += len(chunk)
+    return received, int(length) if length and length.isdigit() else None
+
+
+def _verify(path: Path, origin: Origin, check: Callable[[Path], None] | None) -> None:
+    """ValueError if ``path`` is not the published file (SHA-256) or fails ``check``."""
+    if origin.sha256 is not None:
+        got = sha256_of(path)
+        if got != origin.sha256:
+            raise ValueError(f"its SHA-256 hash does not match the published one (got {got}, expected {origin.sha256})")
+    if check is not None:
+        check(path)
 
 
 def fetch(name: str, dest: str | os.PathLike, *, check: Callable[[Path], None] | None = None) -> Path:
@@ -113,58 +132,35 @@ def fetch(name: str, dest: str | os.PathLike, *, check: Callable[[Path], None] |
 
     The SHA-256 is verified when the origin publishes one; ``check(path)`` may further
     inspect the temporary file (raise ``ValueError`` to reject it). On any failure the
-    partial file is removed and :class:`DownloadError` is raised.
+    partial file is removed and :class:`DownloadError` is raised, naming the URL and why:
+    an HTTP error, no connection, a timeout, a transfer cut short, or not the expected file.
     """
-    import bertlab  # noqa: F401  (Keras 2 before tensorflow)
-    import tensorflow as tf
-
     origin = ORIGINS[name]
     url = origin_url(name)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
+    handle, part = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    part = Path(part)
     try:
-        with _TIMEOUT_LOCK:
-            previous = socket.getdefaulttimeout()
-            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-            try:
-                tmp = tf.keras.utils.get_file(
-                    fname=str(tmpdir / name), origin=url, file_hash=origin.sha256, hash_algorithm="sha256"
-                )
-            finally:
-                socket.setdefaulttimeout(previous)
-        tmp = Path(tmp)
-        if check is not None:
-            check(tmp)
-        os.replace(tmp, dest)
+        with os.fdopen(handle, "wb") as out:
+            received, length = _copy_body(url, out)
+        expected = length if length is not None else origin.size
+        cut = f"the transfer was cut short (received {received:,} of {expected:,} bytes)" if expected and received < expected else ""
+        try:
+            _verify(part, origin, check)
+        except ValueError as error:
+            raise DownloadError(f"{url}: {cut or 'the downloaded file is not the expected one'}: {error}") from error
+        if cut:
+            raise DownloadError(f"{url}: {cut}")
+        os.replace(part, dest)
         return dest
-    except ValueError as error:  # get_file's checksum mismatch, or check() rejecting the format
-        # get_file's own reader stops quietly at a short body (it ignores Content-Length), so a
-        # transfer cut short shows up here, as a wrong checksum (or format): say so when the size tells.
-        part = tmpdir / name
-        got = part.stat().st_size if part.is_file() else None
-        if got is not None and origin.size is not None and got < origin.size:
-            raise DownloadError(
-                f"{url}: the transfer was cut short (received {got:,} of {origin.size:,} bytes)"
-            ) from error
-        raise DownloadError(f"{url}: the downloaded file is not the expected one: {error}") from error
-    except Exception as error:  # HTTP errors, refused connections, bodies cut short, timeouts
-        raise DownloadError(f"{url}: {_reason(error)}") from error
+    except urllib.error.HTTPError as error:
+        raise DownloadError(f"{url}: HTTP error {error.code} ({error.reason})") from error
+    except urllib.error.URLError as error:  # refused, unknown host, timeout while connecting
+        raise DownloadError(f"{url}: could not connect ({error.reason})") from error
+    except TimeoutError as error:
+        raise DownloadError(f"{url}: the server sent nothing for {DOWNLOAD_TIMEOUT_S} s (timed out)") from error
+    except (http.client.HTTPException, OSError) as error:  # connection reset, malformed response
+        raise DownloadError(f"{url}: the transfer failed ({type(error).__name__}: {error})") from error
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def _reason(error: BaseException) -> str:
-    """get_file wraps urllib errors in a bare Exception("URL fetch failure on URL: code -- msg")."""
-    text = str(error)
-    cause = error.__cause__ or error.__context__
-    if text.startswith("URL fetch failure on ") and " -- " in text:
-        code, _, message = text.split(": ", 1)[1].partition(" -- ")
-        if code.isdigit():
-            return f"HTTP error {code} ({message})"
-        if "retrieval incomplete" in message:
-            return f"the transfer was cut short ({message})"
-        return f"could not connect ({message})"
-    if cause is not None and not text:
-        text = str(cause)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+        part.unlink(missing_ok=True)

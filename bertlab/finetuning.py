@@ -17,6 +17,7 @@ scores predictions with scikit-learn, and :func:`predict` labels new texts or te
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -45,8 +46,16 @@ def warmup_linear_decay(step, *, peak_lr: float, warmup_steps: int, total_steps:
     return peak_lr * np.clip(np.minimum(rise, fall), 0.0, 1.0)
 
 
+# Registered, so that a model saved with model.save after train_classifier (whose optimizer holds
+# this schedule) reloads with tf.keras.models.load_model once bertlab.finetuning is imported.
+@tf.keras.utils.register_keras_serializable(package="bertlab")
 class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Keras learning-rate schedule: linear warm-up to ``peak_lr``, then linear decay to 0."""
+    """Keras learning-rate schedule: linear warm-up to ``peak_lr``, then linear decay to 0.
+
+    The one schedule of the package (fine-tuning and pretraining): BERT's recipe, the same
+    learning rates as transformers' ``create_optimizer`` (checked step by step in the tests), and
+    the one lesson 05's learners write as ``warmup_linear_decay``.
+    """
 
     def __init__(self, peak_lr: float, total_steps: int, warmup_steps: int = 0):
         super().__init__()
@@ -65,7 +74,10 @@ class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
 
 
 def create_optimizer(peak_lr: float, total_steps: int, *, warmup_ratio: float = 0.1, weight_decay: float = 0.01):
-    """AdamW with :class:`WarmupLinearDecay`; LayerNorm weights and biases get no weight decay (as in BERT)."""
+    """AdamW with :class:`WarmupLinearDecay` (``round(warmup_ratio * total_steps)`` warm-up steps);
+    LayerNorm weights and biases get no weight decay (as in BERT). Used by fine-tuning and pretraining."""
+    if not 0 <= warmup_ratio <= 1:
+        raise ValueError(f"warmup_ratio must be between 0 and 1, got {warmup_ratio}.")
     schedule = WarmupLinearDecay(peak_lr, total_steps, int(round(warmup_ratio * total_steps)))
     optimizer = tf.keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "layer_norm", "bias"])
@@ -153,7 +165,10 @@ def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs
 
     With ``pairs=True`` it takes two string inputs (``text`` and ``text_pair``), tokenizes both
     and packs them as ``[CLS] a [SEP] b [SEP]`` with the preprocessor's ``bert_pack_inputs``.
+    Save it with :func:`save_hub_classifier`, reload it with :func:`load_hub_classifier`.
     """
+    settings = dict(model=model, num_labels=num_labels, pairs=pairs, pooling=pooling, seq_length=seq_length,
+                    dropout=dropout, trainable=trainable)
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers the preprocessor's ops)
 
@@ -176,7 +191,42 @@ def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs
         pooled = masked_mean(outputs["sequence_output"], encoder_inputs["input_mask"])
     else:
         pooled = outputs["pooled_output"]
-    return tf.keras.Model(inputs if pairs else inputs[0], _head(pooled, num_labels, dropout), name="hub_classifier")
+    classifier = tf.keras.Model(inputs if pairs else inputs[0], _head(pooled, num_labels, dropout), name="hub_classifier")
+    classifier.hub_settings = json.dumps(settings)  # a string, which Keras does not track: for save_hub_classifier
+    return classifier
+
+
+HUB_SETTINGS_FILE = "hub_classifier.json"
+
+
+def save_hub_classifier(classifier, directory: str | os.PathLike) -> Path:
+    """Save a :func:`build_hub_classifier` model as a TensorFlow SavedModel (strings in, logits
+    out: ``tf.saved_model.load(directory).signatures["serving_default"]`` serves it) with the
+    builder's settings beside it, so that :func:`load_hub_classifier` rebuilds it.
+
+    Keras' own ``tf.keras.models.load_model`` cannot revive the TF Hub preprocessor's
+    ``tokenize`` / ``bert_pack_inputs`` layers from a SavedModel, hence the rebuild.
+    """
+    settings = getattr(classifier, "hub_settings", None)
+    if settings is None:
+        raise TypeError("save_hub_classifier saves models built by build_hub_classifier; "
+                        "use save_functional_classifier or model.save_pretrained for the other routes.")
+    directory = Path(directory)
+    classifier.save(str(directory))
+    (directory / HUB_SETTINGS_FILE).write_text(settings)
+    return directory
+
+
+def load_hub_classifier(directory: str | os.PathLike):
+    """Rebuild a classifier saved with :func:`save_hub_classifier`, with its trained weights
+    (read from the SavedModel's variables). Raises ``FileNotFoundError`` for another folder."""
+    directory = Path(directory)
+    if not (directory / HUB_SETTINGS_FILE).is_file():
+        raise FileNotFoundError(f"{directory} holds no saved hub classifier ({HUB_SETTINGS_FILE}): "
+                                "save it with save_hub_classifier(model, folder) first.")
+    classifier = build_hub_classifier(**json.loads((directory / HUB_SETTINGS_FILE).read_text()))
+    classifier.load_weights(str(directory / "variables" / "variables")).expect_partial()
+    return classifier
 
 
 def save_functional_classifier(classifier, directory: str | os.PathLike) -> Path:
@@ -329,32 +379,65 @@ class TrainResult:
         return self.train_minutes / max(len(self.epoch_minutes), 1)
 
 
-def count_batches(dataset) -> int:
-    """Batches in one pass over ``dataset``: its cardinality when tf.data knows it, else counted
-    (length bucketing makes it unknown; a pass over tokenized data takes a moment)."""
+# Counting an unknown-cardinality dataset is a full pass over it; past this many batches it is taken
+# to repeat forever (the lessons' data sets have a few hundred batches at most).
+MAX_COUNTED_BATCHES = 10_000
+
+
+TRAIN_FIX = "pass steps_per_epoch=<batches per epoch>, or leave out the .repeat()"
+
+
+def check_finite(dataset, name: str = "train_data", fix: str = TRAIN_FIX) -> int:
+    """``dataset.cardinality()`` as an int (-2: unknown); ``ValueError`` ending with ``fix`` if the
+    dataset repeats forever (``tf.data.INFINITE_CARDINALITY``, e.g. after ``.repeat()``)."""
     known = int(dataset.cardinality())
+    if known == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(f"{name} repeats forever (infinite cardinality, e.g. after .repeat()), "
+                         f"so one pass over it never ends: {fix}.")
+    return known
+
+
+def count_batches(dataset, name: str = "train_data") -> int:
+    """Batches in one pass over ``dataset``: its cardinality when tf.data knows it, else counted
+    (length bucketing makes it unknown; a pass over tokenized data takes a moment).
+
+    Raises ``ValueError`` for a dataset that repeats forever, and for one of unknown cardinality
+    that has not ended after :data:`MAX_COUNTED_BATCHES` batches (such as ``.repeat().filter(...)``).
+    """
+    known = check_finite(dataset, name)
     if known >= 0:
         return known
-    return int(dataset.reduce(0, lambda count, _: count + 1))
+    counted = int(dataset.take(MAX_COUNTED_BATCHES + 1).reduce(np.int64(0), lambda count, _: count + 1))
+    if counted > MAX_COUNTED_BATCHES:
+        raise ValueError(
+            f"{name} has unknown cardinality and had not ended after {MAX_COUNTED_BATCHES} batches: it probably repeats "
+            f"forever. Pass steps_per_epoch=<batches per epoch>, or, if it really is that long, declare its size with "
+            f"dataset.apply(tf.data.experimental.assert_cardinality(number_of_batches)).")
+    return counted
 
 
 def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3, peak_lr: float = 5e-5,
                      warmup_ratio: float = 0.1, weight_decay: float = 0.01, steps_per_epoch: int | None = None,
                      monitor: str = "val_accuracy", patience: int = 2, checkpoint_dir: str | os.PathLike | None = None,
                      verbose: int | str = "compact", jit_compile: bool | None = None, compile: bool = True,
-                     class_weight: dict | None = None) -> TrainResult:
+                     class_weight: dict | None = None, callbacks: Sequence = ()) -> TrainResult:
     """Fine-tune ``model`` with ``model.fit`` and keep the best weights.
 
     ``train_data`` and ``validation_data`` are batched ``tf.data`` datasets of (inputs, labels)
     (see :func:`bertlab.preprocessing.to_tf_dataset`). Each epoch is validated; EarlyStopping stops after
     ``patience`` epochs without improvement of ``monitor``; ModelCheckpoint writes the best weights
-    to ``checkpoint_dir`` (a temporary folder if None), and they are loaded back at the end.
+    to ``checkpoint_dir`` (a temporary folder if None), and they are loaded back at the end, so the
+    model ends with the weights of its best epoch (``TrainResult.best_epoch``). ``train_data`` must
+    end (or give ``steps_per_epoch``): ``ValueError`` otherwise, see :func:`count_batches`.
+    ``callbacks`` are more Keras callbacks, run after the package's own.
     ``verbose="compact"`` prints one line per epoch; 0, 1, 2 are Keras' own modes.
     ``class_weight`` ({class: weight}) weights the loss per class, e.g. for rare spam.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
     batches_per_epoch = steps_per_epoch or count_batches(train_data)
+    if validation_data is not None:  # Keras validates with a full pass: one that never ends would hang
+        check_finite(validation_data, "validation_data", "validate on a finite dataset (no .repeat(), or .take(n))")
     if compile:
         if jit_compile is None:
             jit_compile = use_jit_compile(train_data)
@@ -367,17 +450,19 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = str(checkpoint_dir / "best.ckpt")
     timer, batches = EpochTimer(), BatchLosses()
-    callbacks = [
+    every_callback = [
         timer,
         batches,
         tf.keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
-        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
+        # No restore_best_weights: the checkpoint above is the one place the best weights come back from.
+        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
+        *callbacks,
     ]
     if verbose == "compact":
-        callbacks.append(CompactProgress())
+        every_callback.append(CompactProgress())
         verbose = 0
     fit = model.fit(train_data, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                    callbacks=callbacks, verbose=verbose, class_weight=class_weight)
+                    callbacks=every_callback, verbose=verbose, class_weight=class_weight)
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     scores = history.get(monitor, [])
     best = int(np.argmin(scores) if mode == "min" else np.argmax(scores)) + 1 if scores else len(timer.seconds)
@@ -390,12 +475,24 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
 # --------------------------------------------------------------------------- metrics
 def classification_metrics(y_true, y_pred, *, positive_label=1) -> dict:
     """Accuracy, and precision, recall and F1 of the positive class, plus the confusion matrix
-    (rows: true label, columns: predicted label, labels sorted), all from scikit-learn."""
+    (rows: true label, columns: predicted label, labels sorted), all from scikit-learn.
+
+    ``y_true`` and ``y_pred`` are both class ids (``positive_label`` an id) or both strings
+    (``positive_label`` one of them, e.g. ``'spam'``); a mix raises ``ValueError`` naming the fix."""
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
         raise ValueError(f"y_true and y_pred must be 1-D and of the same non-zero length; got shapes {y_true.shape} and {y_pred.shape}.")
+    kinds = {name: "strings" if values.dtype.kind in "US" or (values.dtype.kind == "O" and isinstance(values[0], str))
+             else "class ids" for name, values in (("y_true", y_true), ("y_pred", y_pred))}
+    if len(set(kinds.values())) > 1:  # e.g. load_sms_spam's 'ham'/'spam' against predict's 0/1
+        raise ValueError(f"y_true holds {kinds['y_true']} but y_pred {kinds['y_pred']}: give both in one form, e.g. "
+                         "class ids with bertlab.spam.spam_labels(df.label) for the SMS 'ham'/'spam' labels.")
+    if kinds["y_true"] == "strings" and not isinstance(positive_label, str):
+        raise ValueError(f"The labels are strings, so positive_label must be one of them (e.g. 'spam'), not {positive_label!r}.")
+    if kinds["y_true"] == "class ids":  # scikit-learn cannot type ids held in an object array (a pandas column)
+        y_true, y_pred = (values.astype(np.int64) if values.dtype.kind == "O" else values for values in (y_true, y_pred))
     labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()) | {positive_label})
     precision, recall, f1, _ = precision_recall_fscore_support(
         y_true, y_pred, labels=[positive_label], average=None, zero_division=0)

@@ -17,7 +17,7 @@ The pipeline, as in the BERT paper (Devlin et al., 2019, section 3.1 and appendi
    every epoch), pad.
 5. :func:`build_pretraining_model` wraps transformers' ``TFBertForPreTraining`` (both heads)
    for Keras ``fit`` with :func:`masked_lm_loss` and :class:`MaskedLMAccuracy`;
-   :func:`compile_for_pretraining` uses AdamW with linear warm-up and decay.
+   :func:`compile_for_pretraining` uses AdamW with linear warm-up and decay (the fine-tuning recipe).
 """
 from __future__ import annotations
 
@@ -455,19 +455,14 @@ def build_pretraining_model(vocab_size: int, max_length: int = 64, seed: int = 0
 
 
 def compile_for_pretraining(model, *, total_steps: int, learning_rate: float = 1e-3, warmup_fraction: float = 0.1, weight_decay: float = 0.01):
-    """AdamW with linear warm-up then linear decay to 0 (transformers' ``create_optimizer``), the
-    masked-LM loss on the ``mlm`` head and cross-entropy on the ``nsp`` head."""
-    from transformers import create_optimizer
+    """AdamW with linear warm-up then linear decay to 0 (the fine-tuning recipe,
+    :func:`bertlab.finetuning.create_optimizer`), the masked-LM loss on the ``mlm`` head and
+    cross-entropy on the ``nsp`` head."""
+    from bertlab.finetuning import create_optimizer
 
     if total_steps < 1:
         raise ValueError(f"total_steps must be positive, got {total_steps}.")
-    optimizer, _ = create_optimizer(
-        init_lr=learning_rate,
-        num_train_steps=total_steps,
-        num_warmup_steps=max(1, int(warmup_fraction * total_steps)),
-        weight_decay_rate=weight_decay,
-        include_in_weight_decay=None,
-    )
+    optimizer = create_optimizer(learning_rate, total_steps, warmup_ratio=warmup_fraction, weight_decay=weight_decay)
     model.compile(
         optimizer=optimizer,
         loss={"mlm": masked_lm_loss, "nsp": tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
@@ -537,7 +532,12 @@ def binomial_standard_error(accuracy: float, n: int) -> float:
 
 def evaluate_pretraining(model, dataset: tf.data.Dataset, vocab: CompactVocab) -> dict:
     """Masked-token accuracy, the unigram baseline on the same masked positions, NSP accuracy,
-    and how many masked tokens / sentence pairs each rests on."""
+    and how many masked tokens / sentence pairs each rests on.
+
+    ``dataset`` must end (``ValueError`` for one that repeats forever), e.g. :func:`heldout_dataset`."""
+    from bertlab.finetuning import check_finite
+
+    check_finite(dataset, "dataset", "evaluate on a finite dataset, e.g. pretraining_dataset(..., epochs=1) or .take(n)")
     unigram = vocab.most_frequent(1)[0]
     mlm_hits = unigram_hits = mlm_n = nsp_hits = nsp_n = 0
     for features, labels in dataset:

@@ -16,14 +16,22 @@ FEATURE_POOLINGS = ("cls", "pooled", "mean")
 
 
 def spam_labels(labels) -> np.ndarray:
-    """'ham'/'spam' strings (or 0/1) -> int array with 1 = spam."""
+    """Labels as :func:`bertlab.data.load_sms_spam` gives them (``'ham'``/``'spam'`` strings), or
+    class ids 0/1 (NumPy, lists, pandas columns, also of dtype object) -> int32 array, 1 = spam.
+
+    Raises ``ValueError`` for anything else (another string, a missing value, an id other than 0/1).
+    """
     values = np.asarray(labels)
+    if values.ndim != 1:
+        raise ValueError(f"labels must be 1-D (one per message), got shape {values.shape}.")
+    if values.dtype.kind == "O" and all(isinstance(v, (int, np.integer)) for v in values.tolist()):
+        values = values.astype(np.int64)  # a pandas column of dtype object holding ids
     if values.dtype.kind in "iub":
         out = values.astype(np.int32)
     else:
-        unknown = sorted(set(values.tolist()) - set(LABELS))
+        unknown = sorted({repr(v) for v in values.tolist()} - {repr(label) for label in LABELS})
         if unknown:
-            raise ValueError(f"Labels must be 'ham' or 'spam'; found {unknown[:3]}.")
+            raise ValueError(f"Labels must be 'ham' or 'spam' (as load_sms_spam gives them) or class ids 0/1; found {', '.join(unknown[:3])}.")
         out = (values == "spam").astype(np.int32)
     if not set(np.unique(out).tolist()) <= {0, 1}:
         raise ValueError("Integer labels must be 0 (ham) or 1 (spam).")
@@ -48,10 +56,17 @@ def tfidf_baseline(train_texts, train_labels, *, C: float = 10.0, class_weight="
 
 # --------------------------------------------------------------------------- class weights
 def balanced_class_weights(labels) -> dict:
-    """``{class: n_samples / (n_classes * count(class))}`` -- the weights Keras' ``class_weight`` takes."""
+    """``{class: n_samples / (n_classes * count(class))}`` -- the weights Keras' ``class_weight`` takes.
+
+    ``labels``: class ids (any integers), or ``'ham'``/``'spam'`` strings as
+    :func:`bertlab.data.load_sms_spam` gives them, which become 0/1 (:func:`spam_labels`), so the
+    keys are always the class ids the model predicts.
+    """
     from sklearn.utils.class_weight import compute_class_weight
 
     labels = np.asarray(labels)
+    if labels.dtype.kind not in "iub":
+        labels = spam_labels(labels)
     classes = np.unique(labels)
     weights = compute_class_weight("balanced", classes=classes, y=labels)
     return {int(c): float(w) for c, w in zip(classes, weights)}
@@ -119,12 +134,13 @@ def feature_classifier(features, labels, *, C: float = 1.0, class_weight="balanc
 # --------------------------------------------------------------------------- thresholds
 def threshold_for_precision(y_true, scores, target_precision: float) -> float:
     """The lowest threshold t such that predicting spam for ``scores >= t`` reaches ``target_precision``
-    (so recall is as high as that precision allows). Raises if no threshold reaches it."""
+    (so recall is as high as that precision allows). Raises if no threshold reaches it.
+    ``y_true``: 0/1 or ``'ham'``/``'spam'`` (:func:`spam_labels`); ``scores``: spam probabilities."""
     from sklearn.metrics import precision_recall_curve
 
     if not 0 < target_precision <= 1:
         raise ValueError(f"target_precision must be in (0, 1], got {target_precision}.")
-    y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=np.float64)
+    y_true, scores = spam_labels(y_true), np.asarray(scores, dtype=np.float64)
     if y_true.shape != scores.shape or y_true.ndim != 1 or len(y_true) == 0:
         raise ValueError("y_true and scores must be 1-D arrays of the same non-zero length.")
     precision, _, thresholds = precision_recall_curve(y_true, scores)

@@ -1,4 +1,6 @@
 """`bertlab doctor`: every FAIL path, simulated, says how to fix it."""
+import json
+import os
 import subprocess
 import sys
 
@@ -121,3 +123,61 @@ def test_data_found_is_ok_missing_optional_is_info_missing_needed_warns(monkeypa
     assert [(c.name, c.status) for c in checks] == [("data: mrpc", OK), ("data: mrpc-test", doctor.INFO), ("data: sms_spam", WARN)]
     assert checks[0].detail == "/data/mrpc (BERTLAB_DATA)"
     assert "BERTLAB_DATA" in checks[2].fix
+
+
+def test_tensorflow_under_another_distribution_name_is_recognised():
+    for distribution in ("tf-nightly", "tensorflow-cpu", "tensorflow-macos", "intel-tensorflow"):
+        checks = doctor.check_tensorflow_family(versions(**{distribution.replace("-", "_"): "2.21.0",
+                                                             "tf_keras": "2.21.0", "tensorflow_text": "2.21.1"}))
+        assert (checks[0].status, checks[0].detail) == (OK, f"2.21.0 ({distribution})"), distribution
+        assert [c.status for c in checks[1:]] == [OK, OK]
+
+
+def test_a_package_that_does_not_import_fails_with_the_command_that_fixes_it():
+    checks = doctor.check_tensorflow_family(versions(**GOOD)) + [doctor.Check("keras-bert", OK, "0.89.0")]
+    problems = {"tensorflow_text": "ImportError: _tf_text.so: undefined symbol: _ZN10tensorflow8OpKernel"}
+    asked = []
+    confirmed = doctor.confirm_imports(checks, lambda modules: asked.extend(modules) or problems)
+    assert asked == ["tensorflow", "tf_keras", "tensorflow_text", "keras_bert"]
+    text = confirmed[2]
+    assert text.status == FAIL and "undefined symbol" in text.detail and "import tensorflow_text" in text.detail
+    assert text.fix.startswith('pip install "tensorflow-text==2.21.*"')
+    assert [c.status for c in confirmed[:2] + confirmed[3:]] == [OK, OK, OK]
+
+
+def test_an_import_that_crashes_python_is_pinned_on_its_module():
+    calls = []
+
+    def run(command, **kwargs):  # the first child dies (a segfault) while importing tensorflow_text
+        modules = command[3:]
+        calls.append(modules)
+        lines = []
+        for name in modules:
+            lines.append(json.dumps({"start": name}))
+            if name == "tensorflow_text" and len(calls) == 1:
+                return subprocess.CompletedProcess(command, -11, "\n".join(lines), "Fatal Python error: Segmentation fault")
+            lines.append(json.dumps({"module": name, "error": None}))
+        return subprocess.CompletedProcess(command, 0, "\n".join(lines), "")
+
+    found = doctor.import_problems(["tensorflow", "tensorflow_text", "keras_bert"], run=run)
+    assert calls == [["tensorflow", "tensorflow_text", "keras_bert"], ["keras_bert"]]
+    assert found["tensorflow"] is None and found["keras_bert"] is None
+    assert found["tensorflow_text"] == "importing it crashed Python (exit code -11): Fatal Python error: Segmentation fault"
+
+
+def test_doctor_command_fails_on_a_tensorflow_text_that_does_not_import(tmp_path):
+    # Metadata says tensorflow-text 2.21.1 is installed; the module found first raises like a
+    # wheel built for another TensorFlow. The doctor used to print "All good." here.
+    fake = tmp_path / "tensorflow_text"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        'raise ImportError("/site-packages/tensorflow_text/python/ops/_regex_split_ops.so: '
+        'undefined symbol: _ZN10tensorflow8OpKernel11TraceStringB5cxx11Ev")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "bertlab", "doctor"], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 1, result.stdout
+    line = next(line for line in result.stdout.splitlines() if "tensorflow-text" in line)
+    assert line.split()[0] == "FAIL" and "undefined symbol" in line
+    tf_minor = ".".join(doctor.tensorflow_distribution()[1].split(".")[:2])
+    assert f'-> pip install "tensorflow-text=={tf_minor}.*"' in result.stdout
+    assert "All good." not in result.stdout

@@ -6,6 +6,7 @@ import io
 import os
 import socket
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,18 +18,23 @@ MRPC_HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
 
 
 class FileServer:
-    """Serves ``files`` (name -> bytes) on 127.0.0.1; ``cut`` names are sent short of their Content-Length."""
+    """Serves ``files`` (name -> bytes) on 127.0.0.1; ``cut`` names are sent short of their Content-Length,
+    ``stalled`` ones stop for ``stall_s`` seconds after a third of the body."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.cut: set[str] = set()
+        self.stalled: set[str] = set()
+        self.stall_s = 1.5
         self.requests: list[str] = []
+        self.socket_timeouts: list = []  # the process-wide default while each request is served
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 name = self.path.lstrip("/")
                 server.requests.append(name)
+                server.socket_timeouts.append(socket.getdefaulttimeout())
                 body = server.files.get(name)
                 if body is None:
                     self.send_error(404, "Not Found")
@@ -39,6 +45,12 @@ class FileServer:
                 if name in server.cut:
                     self.wfile.write(body[: len(body) // 3])
                     self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if name in server.stalled:
+                    self.wfile.write(body[: len(body) // 3])
+                    self.wfile.flush()
+                    time.sleep(server.stall_s)
                     self.close_connection = True
                     return
                 self.wfile.write(body)
@@ -135,6 +147,28 @@ def test_failed_download_raises_clearly_leaves_nothing_and_a_retry_works(server,
     monkeypatch.setitem(downloads.ORIGINS, "file.bin", downloads.Origin(server.url("file.bin"), sha256(body)))
     assert downloads.fetch("file.bin", dest).read_bytes() == body
     assert os.listdir(tmp_path / "cache") == ["file.bin"]
+
+
+def test_a_stalled_server_times_out_without_touching_the_process_wide_socket_timeout(server, monkeypatch, tmp_path):
+    body = os.urandom(30_000)
+    server.files["slow.bin"] = body
+    server.stalled.add("slow.bin")
+    monkeypatch.setattr(downloads, "DOWNLOAD_TIMEOUT_S", 0.3)
+    monkeypatch.setitem(downloads.ORIGINS, "slow.bin", downloads.Origin(server.url("slow.bin"), sha256(body)))
+    with pytest.raises(downloads.DownloadError, match=r"slow\.bin: .*timed out"):
+        downloads.fetch("slow.bin", tmp_path / "cache" / "slow.bin")
+    assert os.listdir(tmp_path / "cache") == []
+    assert server.socket_timeouts == [None]  # get_file needed socket.setdefaulttimeout(60) for the whole process
+
+
+def test_a_file_without_checksum_or_check_cut_short_is_not_kept(server, monkeypatch, tmp_path):
+    body = b"x" * 9_000
+    server.files["plain.txt"] = body
+    server.cut.add("plain.txt")
+    monkeypatch.setitem(downloads.ORIGINS, "plain.txt", downloads.Origin(server.url("plain.txt")))
+    with pytest.raises(downloads.DownloadError, match=r"cut short \(received 3,000 of 9,000 bytes\)$"):
+        downloads.fetch("plain.txt", tmp_path / "cache" / "plain.txt")
+    assert os.listdir(tmp_path / "cache") == []
 
 
 def test_published_checksum_matches_the_shared_mrpc_dev_ids(shared_data_dir, server, monkeypatch, tmp_path):

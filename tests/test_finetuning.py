@@ -63,6 +63,24 @@ def test_optimizer_is_adamw_without_decay_on_layer_norm_and_bias():
     assert [opt._use_weight_decay(v) for v in (bias, norm, kernel)] == [False, False, True]
 
 
+@pytest.mark.parametrize("warmup_steps", [34, 0])
+def test_schedule_gives_transformers_create_optimizer_rates_on_every_step(warmup_steps):
+    from transformers import create_optimizer
+
+    _, reference = create_optimizer(init_lr=3e-5, num_train_steps=345, num_warmup_steps=warmup_steps)
+    ours = ft.WarmupLinearDecay(3e-5, total_steps=345, warmup_steps=warmup_steps)
+    expected = [float(reference(step)) for step in range(360)]  # transformers' schedule takes one step at a time
+    np.testing.assert_allclose(ours(tf.range(360)).numpy(), expected, rtol=1e-5, atol=1e-12)
+
+
+def test_optimizer_with_its_schedule_survives_keras_serialization():
+    optimizer = ft.create_optimizer(5e-5, 100, warmup_ratio=0.1)
+    config = tf.keras.optimizers.serialize(optimizer)
+    restored = tf.keras.optimizers.deserialize(config)
+    assert isinstance(restored._learning_rate, ft.WarmupLinearDecay)  # .learning_rate is the current value
+    assert restored._learning_rate.get_config() == {"peak_lr": 5e-5, "total_steps": 100, "warmup_steps": 10}
+
+
 # --------------------------------------------------------------------------- metrics
 def test_metrics_give_positive_class_scores_and_confusion_matrix():
     y_true = [1, 1, 1, 0, 0, 1, 0, 1]
@@ -183,12 +201,145 @@ def test_training_learns_a_toy_task_and_restores_the_best_epoch(tmp_path, tokeni
     np.testing.assert_array_equal(preds.labels, [1, 0])
 
 
+def toy_batches(tokenizer, n=8):
+    enc = tokenizer(["good"] * n, padding=True, return_tensors="np")
+    return tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.INPUT_NAMES}, np.ones(n, np.int32))).batch(2)
+
+
+def test_training_on_a_dataset_that_repeats_forever_asks_for_steps_per_epoch(tiny_classifier, tokenizer):
+    forever = toy_batches(tokenizer).repeat()
+    assert forever.cardinality() == tf.data.INFINITE_CARDINALITY
+    with pytest.raises(ValueError, match="train_data repeats forever.*steps_per_epoch="):
+        ft.train_classifier(tiny_classifier, forever, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="validation_data repeats forever.*finite"):
+        ft.train_classifier(tiny_classifier, toy_batches(tokenizer), forever, epochs=1, verbose=0)
+
+
+def test_unknown_cardinality_is_counted_when_finite_and_refused_when_endless(monkeypatch):
+    filtered = tf.data.Dataset.range(10).filter(lambda x: x % 3 > 0).batch(2)  # 1 2 4 5 7 8 -> 3 batches
+    assert filtered.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    assert ft.count_batches(filtered) == 3
+    monkeypatch.setattr(ft, "MAX_COUNTED_BATCHES", 50)
+    endless = tf.data.Dataset.range(10).repeat().filter(lambda x: x % 3 > 0).batch(2)
+    assert endless.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    with pytest.raises(ValueError, match="not ended after 50 batches.*steps_per_epoch=.*assert_cardinality"):
+        ft.count_batches(endless)
+
+
+def test_an_endless_dataset_trains_with_steps_per_epoch(tokenizer):
+    model = ft.build_functional_classifier(num_labels=2, encoder=tiny_encoder(4))
+    result = ft.train_classifier(model, toy_batches(tokenizer).repeat(), epochs=2, steps_per_epoch=3, verbose=0)
+    assert len(result.history["loss"]) == 2
+    assert int(model.optimizer.iterations) == 6
+
+
+class WeightsAtEpochEnd(tf.keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def test_training_ends_with_the_weights_of_the_best_epoch_not_the_last(tmp_path, tokenizer):
+    # Validation labels are the opposite of the training labels: the better the model learns,
+    # the higher the validation loss, so the best epoch is the first and the last is worse.
+    model = ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder(2))
+    texts = ["good great fine nice"] * 8 + ["bad awful poor worse"] * 8
+    enc = {k: v for k, v in tokenizer(texts, padding=True, return_tensors="np").items() if k in ft.INPUT_NAMES}
+    labels = np.array([1] * 8 + [0] * 8, np.int32)
+    train = tf.data.Dataset.from_tensor_slices((enc, labels)).batch(8)
+    flipped = tf.data.Dataset.from_tensor_slices((enc, 1 - labels)).batch(8)
+    watch = WeightsAtEpochEnd()
+    result = ft.train_classifier(model, train, flipped, epochs=3, peak_lr=3e-3, warmup_ratio=0.0, monitor="val_loss",
+                                 patience=3, checkpoint_dir=tmp_path, verbose=0, callbacks=[watch])
+    val_loss = result.history["val_loss"]
+    assert len(val_loss) == 3 and result.best_epoch == int(np.argmin(val_loss)) + 1 == 1
+    assert val_loss[-1] > val_loss[0]
+    final = model.get_weights()
+    for got, best in zip(final, watch.weights[0]):
+        np.testing.assert_array_equal(got, best)
+    assert any(not np.array_equal(got, last) for got, last in zip(final, watch.weights[-1]))
+
+
 def test_functional_classifier_survives_save_and_reload(tmp_path, tiny_classifier, tokenizer):
     before = ft.predict(tiny_classifier, ["a b c", "d e"], ["x", "y z"], tokenizer=tokenizer).probabilities
     ft.save_functional_classifier(tiny_classifier, tmp_path)
     reloaded = ft.load_functional_classifier(tmp_path)
     after = ft.predict(reloaded, ["a b c", "d e"], ["x", "y z"], tokenizer=tokenizer).probabilities
     np.testing.assert_allclose(before, after, atol=1e-5)
+
+
+TOY_TEXTS = ["good great fine nice"] * 4 + ["bad awful poor worse"] * 4
+TOY_LABELS = np.array([1] * 4 + [0] * 4, np.int32)
+PROBES = ["good great", "awful poor", "neither here nor there"]
+
+
+def train_toy(model, tokenizer=None):
+    """One epoch on eight toy examples (token ids, or raw strings for the hub route)."""
+    if tokenizer is None:
+        features = tf.constant(TOY_TEXTS)
+    else:
+        encoded = tokenizer(TOY_TEXTS, padding=True, return_tensors="np")
+        features = {k: encoded[k].astype(np.int32) for k in ft.INPUT_NAMES}
+    data = tf.data.Dataset.from_tensor_slices((features, TOY_LABELS)).batch(4)
+    ft.train_classifier(model, data, data, epochs=1, peak_lr=1e-3, warmup_ratio=0.0, verbose=0)
+    return ft.predict(model, PROBES, tokenizer=tokenizer).probabilities
+
+
+def served_probabilities(directory, tokenizer, output):
+    """Probabilities from ``tf.saved_model.load(directory)``'s serving signature (no Keras, no bertlab)."""
+    serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
+    encoded = tokenizer(PROBES, padding=True, return_tensors="np")
+    logits = serve(**{k: tf.constant(encoded[k], tf.int32) for k in ft.INPUT_NAMES})[output]
+    return tf.nn.softmax(logits).numpy()
+
+
+@pytest.mark.slow  # the SavedModel export takes ~30 s
+def test_trained_functional_classifier_round_trips_and_serves(tmp_path, tokenizer):
+    model = ft.build_functional_classifier(num_labels=2, encoder=tiny_encoder(5))
+    before = train_toy(model, tokenizer)
+    ft.save_functional_classifier(model, tmp_path / "lesson")
+    reloaded = ft.load_functional_classifier(tmp_path / "lesson")
+    np.testing.assert_allclose(ft.predict(reloaded, PROBES, tokenizer=tokenizer).probabilities, before, atol=1e-6)
+    model.save(str(tmp_path / "serving"))
+    np.testing.assert_allclose(served_probabilities(tmp_path / "serving", tokenizer, "classifier"), before, atol=1e-6)
+
+
+@pytest.mark.slow  # the SavedModel export takes ~30 s
+def test_trained_transformers_classifier_round_trips_and_serves(tmp_path, tokenizer):
+    from transformers import BertConfig, TFBertForSequenceClassification
+
+    tf.keras.utils.set_random_seed(0)
+    model = TFBertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                                                       num_attention_heads=2, intermediate_size=64, num_labels=2))
+    before = train_toy(model, tokenizer)
+    model.save_pretrained(str(tmp_path / "lesson"))
+    reloaded = ft.load_transformers_classifier(tmp_path / "lesson")
+    np.testing.assert_allclose(ft.predict(reloaded, PROBES, tokenizer=tokenizer).probabilities, before, atol=1e-6)
+    model.save(str(tmp_path / "serving"))
+    np.testing.assert_allclose(served_probabilities(tmp_path / "serving", tokenizer, "logits"), before, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_trained_hub_classifier_round_trips_and_serves(tmp_path):
+    model = ft.build_hub_classifier(seq_length=16)
+    before = train_toy(model)
+    ft.save_hub_classifier(model, tmp_path)  # model.save underneath: failed with "Unknown decay: 'WarmupLinearDecay'"
+    reloaded = ft.load_hub_classifier(tmp_path)
+    np.testing.assert_allclose(ft.predict(reloaded, PROBES).probabilities, before, atol=1e-6)
+    fresh = ft.predict(ft.build_hub_classifier(seq_length=16), PROBES).probabilities
+    assert not np.allclose(fresh, before, atol=1e-4)  # the trained weights came back, not a new head
+    serve = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    served = tf.nn.softmax(serve(text=tf.constant(PROBES))["classifier"]).numpy()
+    np.testing.assert_allclose(served, before, atol=1e-6)
+
+
+def test_saving_another_route_as_a_hub_classifier_names_the_right_function(tmp_path, tiny_classifier):
+    with pytest.raises(TypeError, match="save_functional_classifier"):
+        ft.save_hub_classifier(tiny_classifier, tmp_path)
+    with pytest.raises(FileNotFoundError, match="save_hub_classifier"):
+        ft.load_hub_classifier(tmp_path)
 
 
 def test_loading_from_an_empty_folder_names_the_fix(tmp_path):

@@ -271,3 +271,41 @@ def test_every_code_cell_follows_a_sentence_of_purpose(path):
         and not (before.source.startswith("# GRADED FUNCTION:") and "check(" in cell.source)
     ]
     assert bare == []
+
+
+# ---------------------------------------------------------------------------------------
+# the sanitizer masks file paths, never URLs
+# ---------------------------------------------------------------------------------------
+def sanitized(text: str) -> str:
+    """``text`` as nbval compares it: every (regex, replace) pair of the course's sanitizer and the
+    Colab one, read with nbval's own parser and applied in file order with re.sub, as nbval does."""
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = {}
+    for cfg in (ROOT / "notebooks" / "sanitize.cfg", ROOT / "tools" / "colab" / "sanitize-colab.cfg"):
+        patterns.update(get_sanitize_patterns(cfg.read_text()))
+    for regex, replace in patterns.items():
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize("one, other", [
+    ("https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3", "https://tfhub.dev/tensorflow/bert_en_cased_preprocess/3"),
+    ("handle: https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-4_H-512_A-8/2",
+     "handle: https://tfhub.dev/tensorflow/small_bert/bert_en_uncased_L-2_H-128_A-2/2"),
+    ("https://huggingface.co/bert-base-uncased/resolve/main/vocab.txt", "https://huggingface.co/bert-base-cased/resolve/main/vocab.txt"),
+])
+def test_sanitizer_keeps_different_urls_different(one, other):
+    assert sanitized(one) == one and sanitized(other) == other
+    assert sanitized(one) != sanitized(other)
+
+
+@pytest.mark.parametrize("one, other", [
+    ("initialized from the model checkpoint at /root/.cache/bertlab/models/minilm-l6/tf_checkpoint.",
+     "initialized from the model checkpoint at /home/learner/.cache/bertlab/models/minilm-l6/tf_checkpoint."),
+    ("saved to '/tmp/mrpc-wusv5lm4/mrpc-classifier'", "saved to '/tmp/mrpc-k2j8x0aa/mrpc-classifier'"),
+    ("file:///root/.cache/bertlab/data/sms.zip", "file:///Users/me/Library/Caches/bertlab/data/sms.zip"),
+])
+def test_sanitizer_still_masks_home_and_cache_paths(one, other):
+    assert sanitized(one) == sanitized(other)
+    assert "PATH/" in sanitized(one)

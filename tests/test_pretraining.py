@@ -324,3 +324,21 @@ def test_predict_masked_refuses_a_sentence_longer_than_the_model_positions(token
                                       num_attention_heads=2, intermediate_size=32)
     with pytest.raises(ValueError, match="has 22 tokens but the model has position embeddings for 16 tokens only"):
         P.predict_masked(model, tokenizer, vocab, "a " * 19 + "[MASK]")
+
+
+def test_evaluating_on_a_dataset_that_repeats_forever_is_refused(tokenizer, vocab):
+    pairs = P.make_nsp_pairs(DOCUMENTS, seed=0)
+    forever = P.pretraining_dataset(P.encode_pairs(pairs, tokenizer, vocab), vocab, batch_size=4, epochs=None)
+    with pytest.raises(ValueError, match="dataset repeats forever.*epochs=1"):
+        P.evaluate_pretraining(None, forever, vocab)
+
+
+def test_pretraining_compiles_with_the_fine_tuning_recipe():
+    from bertlab import finetuning
+
+    model = P.build_pretraining_model(vocab_size=20, max_length=8, hidden_size=8, num_attention_heads=2, intermediate_size=16)
+    P.compile_for_pretraining(model, total_steps=50, learning_rate=1e-3, warmup_fraction=0.1)
+    assert isinstance(model.optimizer, tf.keras.optimizers.AdamW)
+    schedule = model.optimizer._learning_rate  # .learning_rate is the current value
+    assert isinstance(schedule, finetuning.WarmupLinearDecay)
+    assert schedule.get_config() == {"peak_lr": 1e-3, "total_steps": 50, "warmup_steps": 5}

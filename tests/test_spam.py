@@ -25,6 +25,47 @@ def test_balanced_class_weights_give_each_class_equal_total_weight():
     assert 87 * weights[0] == pytest.approx(13 * weights[1])
 
 
+def test_balanced_class_weights_take_the_loader_labels_as_they_come(shared_data_dir):
+    from bertlab.data import load_sms_spam
+
+    labels = load_sms_spam(shared_data_dir).label  # 'ham' / 'spam' strings
+    n, n_spam = len(labels), int((labels == "spam").sum())
+    weights = spam.balanced_class_weights(labels)  # failed: invalid literal for int(): 'ham'
+    assert weights == spam.balanced_class_weights(spam.spam_labels(labels))
+    assert weights == pytest.approx({0: n / (2 * (n - n_spam)), 1: n / (2 * n_spam)})
+
+
+def test_balanced_class_weights_of_ham_spam_strings_equal_those_of_their_ids():
+    import pandas as pd
+
+    strings = ["ham"] * 87 + ["spam"] * 13
+    ids = np.array([0] * 87 + [1] * 13)
+    assert spam.balanced_class_weights(strings) == spam.balanced_class_weights(ids)
+    assert spam.balanced_class_weights(pd.Series(ids.tolist(), dtype=object)) == spam.balanced_class_weights(ids)
+    with pytest.raises(ValueError, match="'ham' or 'spam'.*class ids 0/1"):
+        spam.balanced_class_weights(["ham", "eggs"])
+
+
+def test_threshold_takes_ham_spam_strings_too():
+    scores = np.array([0.1, 0.2, 0.3, 0.45, 0.5, 0.8, 0.9])
+    strings = ["ham", "ham", "spam", "ham", "spam", "spam", "spam"]
+    assert spam.threshold_for_precision(strings, scores, 1.0) == spam.threshold_for_precision(spam.spam_labels(strings), scores, 1.0) == 0.5
+
+
+def test_metrics_refuse_loader_strings_against_predicted_ids_and_name_the_fix():
+    from bertlab.finetuning import classification_metrics
+
+    with pytest.raises(ValueError, match="y_true holds strings but y_pred class ids.*spam_labels"):
+        classification_metrics(["ham", "spam", "spam"], [0, 1, 0])
+    with pytest.raises(ValueError, match="positive_label must be one of them"):
+        classification_metrics(["ham", "spam", "spam"], ["ham", "spam", "ham"])
+    ids_as_objects = classification_metrics(np.array([0, 1, 1], dtype=object), [0, 1, 0])  # a pandas column of dtype object
+    assert ids_as_objects["f1"] == 2 / 3
+    by_name = classification_metrics(["ham", "spam", "spam"], ["ham", "spam", "ham"], positive_label="spam")
+    by_id = classification_metrics([0, 1, 1], [0, 1, 0])
+    assert (by_name["f1"], by_name["precision"], by_name["recall"]) == (by_id["f1"], by_id["precision"], by_id["recall"]) == (2 / 3, 1.0, 0.5)
+
+
 def test_tfidf_baseline_separates_obvious_spam():
     texts = ["WIN a FREE prize now, txt 80082", "Call 0906 to claim your cash award", "FREE entry: text WIN to 8007",
              "see you at lunch", "ok i'll call you later", "are we still on for tonight?"] * 3
