@@ -128,3 +128,27 @@ def test_hub_module_dir_is_tensorflow_hubs_own_cache_folder(monkeypatch, tmp_pat
 
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
     assert str(models.hub_module_dir(SPEC.hub_encoder)) == compressed_module_resolver._module_dir(SPEC.hub_encoder)
+
+
+# --- make test-bertbase: the check on which BERT each lesson used ------------------------------
+
+
+def notebook_runner():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "bertbase_notebooks.py"
+    spec = importlib.util.spec_from_file_location("bertbase_notebooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_notebook_check_fails_a_lesson_that_used_the_embedded_model_or_no_bert_base():
+    runner = notebook_runner()
+    assert runner.problems_with("05", [{"kind": "transformers", "layers": 12, "hidden": 768}]) == []
+    assert runner.problems_with("04", [{"layers": 2, "hidden": 128}, {"layers": 12, "hidden": 768}]) == []
+    assert runner.problems_with("02", []) == []  # tokenizing only
+    embedded = runner.problems_with("06", [{"layers": 6, "hidden": 384}])
+    assert len(embedded) == 2 and "embedded model" in embedded[0] and "12 layers and hidden 768" in embedded[1]
+    assert runner.problems_with("03", []) != []

@@ -91,7 +91,21 @@ def problems_with(lesson: str, used: list[dict]) -> list[str]:
     return problems
 
 
-def run_notebook(path: Path) -> tuple[float, list[dict]]:
+def slowest_cells(notebook, count: int = 3) -> list[dict]:
+    """The cells that took longest (nbclient records each cell's start and end), for the report."""
+    from datetime import datetime
+
+    timed = []
+    for index, cell in enumerate(notebook.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            timed.append({"cell": index, "seconds": round(seconds, 1), "first_line": cell.source.splitlines()[0][:80]})
+    return sorted(timed, key=lambda item: -item["seconds"])[:count]
+
+
+def run_notebook(path: Path) -> tuple[float, list[dict], list[dict]]:
     import nbformat
     from nbclient import NotebookClient
 
@@ -100,7 +114,7 @@ def run_notebook(path: Path) -> tuple[float, list[dict]]:
     started = time.time()
     NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.time() - started, models_used(notebook)
+    return time.time() - started, models_used(notebook), slowest_cells(notebook)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
             lesson = path.name[:2]
             load = os.getloadavg()[0]
             try:
-                seconds, used = run_notebook(path)
+                seconds, used, slowest = run_notebook(path)
             except Exception as error:  # noqa: BLE001  (nbclient's CellExecutionError and kernel deaths alike)
                 failures.append(f"{path.name}: {str(error)[-3000:]}")
                 print(f"FAIL {path.name}", flush=True)
                 continue
             results.append({"notebook": path.name, "minutes": round(seconds / 60, 2), "load_1min_before": load,
-                            "models": used})
+                            "models": used, "slowest_cells": slowest})
             problems = problems_with(lesson, used)
             failures += [f"{path.name}: {problem}" for problem in problems]
             print(f"{'FAIL' if problems else 'ok  '} {path.name:<28} {seconds / 60:6.1f} min  "
