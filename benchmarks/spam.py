@@ -34,6 +34,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--skip-finetune", action="store_true", help="a smaller, labelled run without fine-tuning")
     p.add_argument("--cv", type=int, default=None, metavar="K", help="only the K-fold cross-validation, added to spam.json")
+    p.add_argument("--inner-folds", type=int, default=3, help="--cv: folds of the tuning inside each training part (1: one 25 %% hold-out)")
     p.add_argument("--features-cache", default=None, help="--cv: .npz to reuse the encoded features from (written if absent)")
     args = p.parse_args(argv)
     if args.cv:
@@ -108,19 +109,20 @@ def cross_validation(args):
             np.savez(cache, **layer_features)
     encode_minutes = (time.perf_counter() - start) / 60
     start = time.perf_counter()
-    result = spam.cross_validate_spam(messages.text, messages.label, spam.feature_variants(layer_features), folds=args.cv, seed=args.seed)
+    result = spam.cross_validate_spam(messages.text, messages.label, spam.feature_variants(layer_features), folds=args.cv, seed=args.seed,
+                                  inner_folds=args.inner_folds)
     load["after"] = load_average()
     path = RESULTS / "spam.json"
     record = json.loads(path.read_text())
     record["cv"] = {
         "date": time.strftime("%Y-%m-%d"), "model": get_spec().name, "folds": args.cv, "seed": args.seed,
         "messages": len(messages), "spam": int(spam.spam_labels(messages.label).sum()),
-        "features_spam_f1": result["features_spam_f1"], "tfidf_spam_f1": result["tfidf_spam_f1"],
+        "inner_folds": args.inner_folds, "features_spam_f1": result["features_spam_f1"], "tfidf_spam_f1": result["tfidf_spam_f1"],
         "members": result["members"],
         "encode_minutes": round(encode_minutes, 2), "cv_minutes": round((time.perf_counter() - start) / 60, 2),
         "load_average_1min": load,
         "notes": "stratified K-fold over all messages of the course's file; per fold, the features' classifier "
-                 "(variant, scaling, C) is chosen by 3-fold CV on the training folds only, then scored once on the "
+                 "(variant, scaling, C) is chosen on the training folds only (inner_folds-fold CV; 1 = one stratified 25 % hold-out), then scored once on the "
                  "held-out fold; TF-IDF + LR keeps its fixed settings (bertlab.spam.tfidf_baseline); std over folds "
                  "(ddof=1); 2 shared CPU cores, minutes noisy",
     }

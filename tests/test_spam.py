@@ -151,6 +151,8 @@ def test_tuning_picks_the_informative_features():
     model, chosen = spam.tune_feature_classifier(variants, y, Cs=(0.1, 1.0), scalings=("standard",))
     assert chosen["variant"] == "signal" and chosen["inner_spam_f1"] > 0.9
     assert (model.predict(variants["signal"]) == y).mean() > 0.95  # refit on all the rows given
+    _, chosen = spam.tune_feature_classifier(variants, y, Cs=(1.0,), scalings=("standard", "l2"), inner_folds=1)
+    assert chosen["variant"] == "signal"  # one stratified hold-out instead of inner folds
 
 
 def test_cross_validation_tunes_on_training_folds_only_and_reports_mean_and_spread(monkeypatch):
