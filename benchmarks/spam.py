@@ -101,7 +101,8 @@ def cross_validation(args):
     load = {"before": load_average()}
     start = time.perf_counter()
     cache = args.features_cache
-    if cache and Path(cache).is_file():
+    cached = bool(cache and Path(cache).is_file())
+    if cached:
         layer_features = dict(np.load(cache))
     else:
         layer_features = spam.extract_layer_features(messages.text, encoder=load_tf_model(task="base"), tokenizer=load_tokenizer())
@@ -119,7 +120,7 @@ def cross_validation(args):
         "messages": len(messages), "spam": int(spam.spam_labels(messages.label).sum()),
         "inner_folds": args.inner_folds, "features_spam_f1": result["features_spam_f1"], "tfidf_spam_f1": result["tfidf_spam_f1"],
         "members": result["members"],
-        "encode_minutes": round(encode_minutes, 2), "cv_minutes": round((time.perf_counter() - start) / 60, 2),
+        "encode_minutes": None if cached else round(encode_minutes, 2), "features_from_cache": cached, "cv_minutes": round((time.perf_counter() - start) / 60, 2),
         "load_average_1min": load,
         "notes": "stratified K-fold over all messages of the course's file; per fold, the features' classifier "
                  "(variant, scaling, C) is chosen on the training folds only (inner_folds-fold CV; 1 = one stratified 25 % hold-out), then scored once on the "
