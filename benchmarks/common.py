@@ -21,18 +21,28 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def write_result(name: str, model: str, metrics: dict, **extra) -> Path:
-    """Write benchmarks/results/<name>.json in the format of shared/CONVENTIONS.md (plus config/notes)."""
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def write_result(name: str, model: str, metrics: dict, *, directory=None, **extra) -> Path:
+    """Write <directory or benchmarks/results>/<name>.json in the format of shared/CONVENTIONS.md
+    (plus config/notes). A metric given as a dict (median/min/max, mean/std) is rounded inside."""
     record = {
         "name": name,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "machine": machine(),
         "model": model,
-        "metrics": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
+        "metrics": _rounded(metrics),
         **extra,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    directory = Path(directory) if directory else RESULTS
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 

@@ -16,7 +16,12 @@ KERAS2_VARIABLES = {
     "TF_KERAS": "1",  # keras-bert: build on tf.keras instead of standalone keras
 }
 # Quiet TensorFlow's C++ start-up chatter on stderr unless the user asked for it.
-QUIET_VARIABLES = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# TF_ENABLE_ONEDNN_OPTS is left to TensorFlow: it switches oneDNN's faster CPU kernels on by
+# itself on CPUs with AVX512-VNNI/BF16 or AMX (benchmarks/cpu_speed.py measures them). Its
+# "oneDNN custom operations are on" line is logged before absl's logging starts, so no
+# variable hides it; notebooks/sanitize.cfg removes it, with the other TF log lines, from
+# checked outputs.
+QUIET_VARIABLES = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 RESTART_HINT = (
     "Restart the kernel (or the Python process) and run `import bertlab` before "
@@ -147,7 +152,12 @@ def gpu_benefits_from_mixed_precision() -> bool:
 
 
 def enable_mixed_precision(force: bool | None = None) -> str:
-    """Switch Keras to ``mixed_float16`` where the GPU benefits; return the policy name in use."""
+    """Switch Keras to ``mixed_float16`` where the GPU benefits; return the policy name in use.
+
+    On a CPU it stays ``float32``: ``mixed_bfloat16`` trained no faster and inferred slower on the
+    course's AVX2 CPU, which has no bfloat16 instructions (benchmarks/cpu_speed.py; why, in
+    benchmarks/README.md), and was not measured on a CPU that has them (AVX512-BF16, AMX).
+    """
     import tensorflow as tf
 
     wanted = gpu_benefits_from_mixed_precision() if force is None else force

@@ -1,6 +1,8 @@
 """Keras 2 selection, seeds, devices and the distribution strategy."""
+import configparser
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,10 +17,15 @@ import bertlab
 from bertlab import env
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TF_VARIABLES = (*env.KERAS2_VARIABLES, *env.QUIET_VARIABLES, "TF_ENABLE_ONEDNN_OPTS")
+
+
+def run_python(code: str, **variables) -> subprocess.CompletedProcess:
     """A fresh interpreter: what Keras is loaded, and how TF's devices are set, is per process."""
-    clean = {k: v for k, v in os.environ.items() if k not in env.KERAS2_VARIABLES}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=clean, timeout=300)
+    clean = {k: v for k, v in os.environ.items() if k not in TF_VARIABLES}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env={**clean, **variables}, timeout=300)
 
 
 def test_importing_bertlab_selects_tf_keras():
@@ -44,6 +51,33 @@ def test_importing_bertlab_first_in_a_fresh_process_gives_keras2_everywhere():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["True", tf_keras.__version__, "False"]
+
+
+def test_bertlab_leaves_onednn_to_tensorflow_and_prints_no_onednn_line_where_tensorflow_keeps_it_off():
+    result = run_python(
+        """
+        import os, bertlab, tensorflow as tf
+        from tensorflow.python.util import _pywrap_util_port
+        print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), _pywrap_util_port.IsMklEnabled())
+        """
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    forced, onednn_on = result.stdout.split()
+    assert forced == "None"  # not forced off (nor on): TensorFlow's own per-CPU default applies
+    if onednn_on == "False":  # e.g. an AVX2-only CPU: TensorFlow keeps oneDNN off and says nothing
+        assert "oneDNN" not in result.stderr
+
+
+def test_the_onednn_line_where_tensorflow_prints_it_is_removed_by_the_notebook_sanitizer():
+    # TF_CPP_MIN_LOG_LEVEL=3 does not hide it (it is logged before absl's logging starts), so
+    # what keeps it out of checked notebook outputs is notebooks/sanitize.cfg.
+    result = run_python("import bertlab, tensorflow as tf; tf.constant(1.0) + 1", TF_ENABLE_ONEDNN_OPTS="1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "oneDNN custom operations are on" in result.stderr
+    sanitize = configparser.ConfigParser()
+    sanitize.read(os.path.join(ROOT, "notebooks", "sanitize.cfg"))
+    left = re.sub(sanitize["tensorflow_log_lines"]["regex"], "", result.stderr)
+    assert "oneDNN" not in left, left
 
 
 def test_set_seed_makes_numpy_and_tensorflow_repeatable():
