@@ -10,7 +10,8 @@ from bertlab import env as _env
 _env.select_keras2()
 
 try:  # TensorFlow missing is reported by `bertlab doctor`, not here.
-    import tensorflow as _tf  # noqa: F401
+    with _env.quiet_native_stderr():  # TensorFlow's native start-up lines (absl, CUDA probing)
+        import tensorflow as _tf  # noqa: F401
 except ImportError:  # pragma: no cover - exercised only on broken installs
     _tf = None
 else:

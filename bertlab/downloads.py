@@ -84,7 +84,9 @@ class DownloadError(RuntimeError):
 
 
 def downloads_enabled() -> bool:
-    return os.environ.get("BERTLAB_OFFLINE", "").strip().lower() not in {"1", "true", "yes"}
+    from bertlab.env import env_flag
+
+    return not env_flag("BERTLAB_OFFLINE")
 
 
 def origin_url(name: str) -> str:

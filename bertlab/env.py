@@ -6,6 +6,7 @@ because TF Hub layers, transformers' TF classes and keras-bert only work with Ke
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -197,3 +198,34 @@ def env_flag(name: str) -> bool:
 def quick_mode() -> bool:
     """``BERTLAB_QUICK=1`` shortens training in lessons (CI uses it); the checked outputs hold in both modes."""
     return env_flag("BERTLAB_QUICK")
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Hide what native code writes straight to the process's standard error while the block runs.
+
+    TensorFlow's shared libraries print start-up lines ("All log messages before
+    absl::InitializeLog() is called...", "Could not find cuda drivers...") on file descriptor 2
+    as they load, before ``TF_CPP_MIN_LOG_LEVEL`` applies, and in a notebook they land in the
+    first cell's output. Only the descriptor is redirected: a Python exception raised in the
+    block still propagates, after it is restored. ``BERTLAB_VERBOSE=1`` shows everything.
+    """
+    if env_flag("BERTLAB_VERBOSE"):
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (some embedded interpreters): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

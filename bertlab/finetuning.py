@@ -113,7 +113,10 @@ def load_transformers_classifier(directory: str | os.PathLike):
 
     if not (Path(directory) / "config.json").is_file():
         raise FileNotFoundError(f"{directory} holds no saved model (no config.json): call model.save_pretrained({str(directory)!r}) first.")
-    return TFBertForSequenceClassification.from_pretrained(str(directory))
+    from bertlab.models import quiet_transformers
+
+    with quiet_transformers():
+        return TFBertForSequenceClassification.from_pretrained(str(directory))
 
 
 def build_functional_classifier(model: str | None = None, num_labels: int = 2, *, pooling: str = "mean",
@@ -249,7 +252,10 @@ def load_functional_classifier(directory: str | os.PathLike):
     if not (directory / "classifier_head.npz").is_file():
         raise FileNotFoundError(f"{directory} holds no saved classifier head (classifier_head.npz).")
     head = np.load(directory / "classifier_head.npz")
-    encoder = TFBertModel.from_pretrained(str(directory))
+    from bertlab.models import quiet_transformers
+
+    with quiet_transformers():
+        encoder = TFBertModel.from_pretrained(str(directory))
     classifier = build_functional_classifier(num_labels=head["kernel"].shape[1], pooling=str(head["pooling"]), encoder=encoder)
     classifier.get_layer("classifier").set_weights([head["kernel"], head["bias"]])
     return classifier

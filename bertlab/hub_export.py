@@ -19,8 +19,7 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_text as text
 
-INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
-CLS_ID, SEP_ID, PAD_ID = 101, 102, 0
+from bertlab.preprocessing import CLS_ID, HUB_KEYS as INPUT_NAMES, PAD_ID, SEP_ID  # noqa: E402  (defined once)
 
 
 @contextlib.contextmanager

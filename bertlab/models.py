@@ -6,6 +6,7 @@ what a learner online (for example on a Colab GPU) uses, from TF Hub and Hugging
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -315,6 +316,25 @@ def register_text_ops() -> None:
         ) from error
 
 
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers' own log lines hidden while the block runs.
+
+    Loading a TF model makes transformers 4.x log its loading report ("All the layers of TFBertModel
+    were initialized from the model checkpoint...") and, once per process, that its TF classes are
+    deprecated and gone in v5 (why the course pins ``transformers<5``; lesson 01 says so once). In
+    every lesson those blocks would bury the cell's own output. Errors are exceptions, unaffected.
+    """
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
 def load_tf_model(model: str | ModelSpec | None = None, task: str = "base", num_labels: int = 2, **kwargs):
     """A transformers TF model: ``TFBertModel`` (``task="base"``), a sequence classifier
     (``task="sequence-classification"``, with a new head of ``num_labels``) or a masked-LM
@@ -333,13 +353,15 @@ def load_tf_model(model: str | ModelSpec | None = None, task: str = "base", num_
                 "[MASK] tokens. Use BERTLAB_MODEL=bert-base-uncased online, or train a head (lesson 04)."
             )
         classes = {"base": transformers.TFBertModel, "sequence-classification": transformers.TFBertForSequenceClassification}
-        return classes[task].from_pretrained(str(checkpoint_dir(spec)), **kwargs)
+        with quiet_transformers():
+            return classes[task].from_pretrained(str(checkpoint_dir(spec)), **kwargs)
     classes = {
         "base": transformers.TFAutoModel,
         "sequence-classification": transformers.TFAutoModelForSequenceClassification,
         "masked-lm": transformers.TFAutoModelForMaskedLM,
     }
-    loaded = _online(lambda: classes[task].from_pretrained(spec.hf_name, **kwargs), spec, "Hugging Face")
+    with quiet_transformers():
+        loaded = _online(lambda: classes[task].from_pretrained(spec.hf_name, **kwargs), spec, "Hugging Face")
     _warn_if_standin(spec, _hf_snapshot_dir(spec))
     return loaded
 

@@ -38,7 +38,6 @@ COUNT_CONFIGS = [_draw_config(_RNG) for _ in range(3)]
 @functools.lru_cache(maxsize=None)
 def _keras_bert_count(vocab_size, hidden_size, num_heads, num_layers, ff_size, max_positions) -> int:
     """count_params() of keras-bert's pretraining model (MLM + NSP heads) for one configuration."""
-    import bertlab  # noqa: F401  (Keras 2 before keras_bert)
     from keras_bert import get_model
 
     with warnings.catch_warnings():  # keras-bert's unseeded-initializer warning is noise here
@@ -164,7 +163,6 @@ BLOCK_CONFIGS = [(int(h) * int(_BLOCK_RNG.integers(4, 13)), int(_BLOCK_RNG.integ
 @functools.lru_cache(maxsize=None)
 def _keras_bert_block_count(hidden_size: int, ff_size: int, num_heads: int) -> int:
     """Parameters of the layers of keras-bert's first encoder block (``Encoder-1-*``) for one configuration."""
-    import bertlab  # noqa: F401  (Keras 2 before keras_bert)
     from keras_bert import get_model
 
     from bertlab.installation import summary_by_group
@@ -251,7 +249,6 @@ INPUT_CONFIGS = [
 
 @functools.lru_cache(maxsize=None)
 def _small_bert(training: bool, seq_len: int):
-    import bertlab  # noqa: F401
     import tensorflow as tf
     from keras_bert import get_model
 

@@ -17,8 +17,7 @@ import numpy as np
 
 from bertlab.grading.core import GradingError, grader, wrong_answer
 
-CLS, SEP, PAD = 101, 102, 0
-KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+from bertlab.preprocessing import CLS_ID as CLS, HUB_KEYS as KEYS, PAD_ID as PAD, SEP_ID as SEP  # noqa: E402
 
 
 @functools.lru_cache(maxsize=1)

@@ -79,7 +79,6 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 def _tiny_encoder(seed: int):
     """A 1-layer, hidden-16 transformers TFBertModel with seeded random weights (a stand-in for the real encoder)."""
-    import bertlab  # noqa: F401
     import tensorflow as tf
     from transformers import BertConfig, TFBertModel
 
@@ -87,7 +86,10 @@ def _tiny_encoder(seed: int):
     config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=32, hidden_dropout_prob=0.0,
                         attention_probs_dropout_prob=0.0)
-    encoder = TFBertModel(config)
+    from bertlab.models import quiet_transformers
+
+    with quiet_transformers():
+        encoder = TFBertModel(config)
     encoder(encoder.dummy_inputs)
     return encoder
 
@@ -236,7 +238,6 @@ def _tiny_classifier(num_labels: int, seed: int, pooling: str):
     """A 1-layer, hidden-16 BERT classifier (the lesson's functional model: token ids in, logits
     out) with large random weights, so that the order of the sentences, the segment ids and the
     [SEP] tokens all change its output. Dropout is high, so training=True shows too."""
-    import bertlab  # noqa: F401
     import tensorflow as tf
     from transformers import BertConfig, TFBertModel
 
@@ -246,7 +247,11 @@ def _tiny_classifier(num_labels: int, seed: int, pooling: str):
     config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=128, initializer_range=0.6,
                         hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3)
-    return build_functional_classifier(num_labels=num_labels, pooling=pooling, encoder=TFBertModel(config), dropout=0.3)
+    from bertlab.models import quiet_transformers
+
+    with quiet_transformers():
+        encoder = TFBertModel(config)
+    return build_functional_classifier(num_labels=num_labels, pooling=pooling, encoder=encoder, dropout=0.3)
 
 
 @functools.lru_cache(maxsize=None)
