@@ -1,0 +1,54 @@
+"""The stored outputs of the solution notebooks are what a learner should read: no start-up noise.
+
+TensorFlow's native start-up lines, transformers' loading reports and v5 notice, keras-bert's
+unseeded-initializer warning and Jupyter's missing-widgets warning tell a learner nothing about
+the lesson; ``bertlab`` hides them (``env.quiet_native_stderr``, ``models.quiet_transformers``,
+a warnings filter, ipywidgets in the requirements). A notebook re-run without those fixes
+shows them again, and this test names the cell.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
+NOISE = {
+    "absl start-up line": re.compile(r"absl::InitializeLog|cudart_stub\.cc|cpu_feature_guard\.cc|oneDNN custom operations"),
+    "transformers v5 notice": re.compile(r"TensorFlow and JAX classes are deprecated"),
+    "transformers loading report": re.compile(r"All (the layers|model checkpoint layers) .*(initialized|were used)"),
+    "unseeded initializer warning": re.compile(r"The initializer \w+ is unseeded"),
+    "missing widgets warning": re.compile(r"IProgress not found"),
+}
+
+
+def _output_text(output: dict) -> str:
+    if output.get("output_type") == "stream":
+        return "".join(output.get("text", ""))
+    return "".join("".join(v) if isinstance(v, list) else str(v) for v in output.get("data", {}).values())
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_stored_outputs_hold_no_start_up_noise(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    found = []
+    for number, cell in enumerate(cells):
+        text = "".join(_output_text(o) for o in cell.get("outputs", []))
+        found += [f"cell {number}: {what}" for what, pattern in NOISE.items() if pattern.search(text)]
+    assert not found, f"{path.name}: " + "; ".join(found)
+
+
+def test_the_noise_patterns_match_the_lines_they_name():
+    lines = {
+        "absl start-up line": "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "transformers v5 notice": "TensorFlow and JAX classes are deprecated and will be removed in Transformers v5.",
+        "transformers loading report": "All the layers of TFBertModel were initialized from the model checkpoint at x.",
+        "unseeded initializer warning": "UserWarning: The initializer GlorotNormal is unseeded and being called multiple times",
+        "missing widgets warning": "TqdmWarning: IProgress not found. Please update jupyter and ipywidgets.",
+    }
+    for what, line in lines.items():
+        assert NOISE[what].search(line), what
+    assert not any(p.search("epoch 1/3: loss 0.52, accuracy 0.74") for p in NOISE.values())
