@@ -19,7 +19,7 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_text as text
 
-from bertlab.preprocessing import CLS_ID, HUB_KEYS as INPUT_NAMES, PAD_ID, SEP_ID  # noqa: E402  (defined once)
+from bertlab.bert_inputs import CLS_ID, HUB_KEYS as INPUT_NAMES, PAD_ID, SEP_ID
 
 
 @contextlib.contextmanager

@@ -28,11 +28,16 @@ import warnings
 
 import numpy as np
 
-HUB_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
-TRANSFORMERS_KEYS = ("input_ids", "attention_mask", "token_type_ids")
-# BERT has learned position embeddings for 512 positions: no input may be longer.
-MAX_POSITIONS = 512
-PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = 0, 100, 101, 102, 103
+from bertlab.bert_inputs import (  # noqa: F401  (re-exported: the names lessons and modules import from here)
+    CLS_ID,
+    HUB_KEYS,
+    MASK_ID,
+    MAX_POSITIONS,
+    PAD_ID,
+    SEP_ID,
+    TRANSFORMERS_KEYS,
+    UNK_ID,
+)
 
 
 class TruncationWarning(UserWarning):

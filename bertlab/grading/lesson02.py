@@ -17,7 +17,7 @@ import numpy as np
 
 from bertlab.grading.core import GradingError, grader, wrong_answer
 
-from bertlab.preprocessing import CLS_ID as CLS, HUB_KEYS as KEYS, PAD_ID as PAD, SEP_ID as SEP  # noqa: E402
+from bertlab.bert_inputs import CLS_ID as CLS, HUB_KEYS as KEYS, PAD_ID as PAD, SEP_ID as SEP
 
 
 @functools.lru_cache(maxsize=1)
