@@ -490,17 +490,31 @@ def predict_masked(model, tokenizer, vocab: CompactVocab, sentence: str, k: int 
 
 
 class TopPredictionsCallback(tf.keras.callbacks.Callback):
-    """After each epoch, print the top-k guesses for the [MASK] of a few fixed sentences, one line each."""
+    """The top-k guesses for the [MASK] of a few fixed sentences after each epoch, as a compact log.
 
-    def __init__(self, sentences: Sequence[str], tokenizer, vocab: CompactVocab, k: int = 5, width: int = 38, print_fn: Callable = print):
+    Every epoch's guesses are kept in ``history``; the first epoch, every ``every``-th and the last
+    are printed: one line with the epoch's loss and accuracies (``logs``), then one line per sentence.
+    """
+
+    def __init__(self, sentences: Sequence[str], tokenizer, vocab: CompactVocab, k: int = 5, width: int = 38,
+                 print_fn: Callable = print, every: int = 1):
         super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}.")
         self.sentences = list(sentences)
         self.tokenizer, self.vocab, self.k, self.width, self.print_fn = tokenizer, vocab, k, width, print_fn
+        self.every = every
         self.history: list[list[list[str]]] = []
 
     def on_epoch_end(self, epoch, logs=None):
         guesses = [predict_masked(self.model, self.tokenizer, self.vocab, s, self.k)[0] for s in self.sentences]
         self.history.append(guesses)
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if epoch and (epoch + 1) % self.every and not last:
+            return
+        shown_logs = [f"{name} {logs[name]:.3f}" for name in ("loss", "mlm_accuracy", "nsp_accuracy") if name in (logs or {})]
+        if shown_logs:
+            self.print_fn(f"epoch {epoch + 1:>2}: " + ", ".join(shown_logs))
         for sentence, top in zip(self.sentences, guesses):
             shown = sentence if len(sentence) <= self.width else sentence[: self.width - 1] + "…"
             self.print_fn(f"  epoch {epoch + 1:>2} | {shown:<{self.width}} -> {', '.join(top)}")

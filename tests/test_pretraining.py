@@ -351,3 +351,17 @@ def test_pretraining_compiles_with_the_fine_tuning_recipe():
     schedule = model.optimizer._learning_rate  # .learning_rate is the current value
     assert isinstance(schedule, finetuning.WarmupLinearDecay)
     assert schedule.get_config() == {"peak_lr": 1e-3, "total_steps": 50, "warmup_steps": 5}
+
+
+def test_top_predictions_log_prints_the_first_every_nth_and_last_epoch_but_keeps_all(monkeypatch):
+    monkeypatch.setattr(P, "predict_masked", lambda model, tokenizer, vocab, sentence, k: ([sentence[:3], "the"],))
+    printed = []
+    watch = P.TopPredictionsCallback(["It [MASK] then.", "She [MASK] it."], None, None, k=2, print_fn=printed.append, every=3)
+    watch.set_params({"epochs": 7})
+    for epoch in range(7):
+        watch.on_epoch_end(epoch, {"loss": 6.0 - epoch, "mlm_accuracy": 0.1, "nsp_accuracy": 0.5, "mlm_loss": 5.0})
+    headers = [line for line in printed if line.startswith("epoch")]
+    assert headers == [f"epoch {e:>2}: loss {6.0 - e + 1:.3f}, mlm_accuracy 0.100, nsp_accuracy 0.500" for e in (1, 3, 6, 7)]
+    assert len(printed) == 4 * 3 and len(watch.history) == 7
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        P.TopPredictionsCallback([], None, None, every=0)
