@@ -155,7 +155,7 @@ def gpu_benefits_from_mixed_precision() -> bool:
 def enable_mixed_precision(force: bool | None = None) -> str:
     """Switch Keras to ``mixed_float16`` where the GPU benefits; return the policy name in use.
 
-    On a CPU it stays ``float32``: ``mixed_bfloat16`` trained no faster and inferred slower on the
+    On a CPU it stays ``float32``: ``mixed_bfloat16`` trained and inferred slower on the
     course's AVX2 CPU, which has no bfloat16 instructions (benchmarks/cpu_speed.py; why, in
     benchmarks/README.md), and was not measured on a CPU that has them (AVX512-BF16, AMX).
     """
