@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -316,6 +317,20 @@ def register_text_ops() -> None:
             "TF Hub's BERT preprocessor needs its ops. Install the version that matches TensorFlow "
             f"{tf.__version__}:\n    pip install \"tensorflow-text=={minor}.*\"\nthen restart the kernel."
         ) from error
+
+
+class _HideV5Notice(logging.Filter):
+    """Drops transformers 4.x's "TensorFlow and JAX classes are deprecated" notice, whoever builds the model.
+
+    It is logged once per process when the first TF model is built, which in a lesson is often a
+    grader's tiny model inside a check cell; lesson 01 explains it once instead.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "TensorFlow and JAX classes are deprecated" not in record.getMessage()
+
+
+logging.getLogger("transformers.modeling_tf_utils").addFilter(_HideV5Notice())
 
 
 @contextlib.contextmanager

@@ -187,6 +187,7 @@ def _reference_classifier(encoder, num_labels, peak_lr, total_steps, *, softmax=
     from bertlab.finetuning import create_optimizer
 
     encoder.trainable = not freeze
+    encoder.bert.pooler.trainable = False  # unused by mean pooling: no "gradients do not exist" warnings
     inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
     hidden = encoder(**inputs).last_hidden_state
     if pooling == "mean":
