@@ -52,3 +52,29 @@ def test_the_noise_patterns_match_the_lines_they_name():
     for what, line in lines.items():
         assert NOISE[what].search(line), what
     assert not any(p.search("epoch 1/3: loss 0.52, accuracy 0.74") for p in NOISE.values())
+
+
+# --- numbers a lesson quotes from a benchmark come from its results file, as committed -----------------
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _outputs_of_cells_reading(notebook: str, results_file: str) -> str:
+    cells = json.loads((ROOT / "notebooks" / "solutions" / notebook).read_text(encoding="utf-8"))["cells"]
+    reading = [c for c in cells if c["cell_type"] == "code" and results_file in "".join(c["source"])]
+    assert reading, f"{notebook} has no cell that reads {results_file}"
+    return "".join(_output_text(o) for c in reading for o in c.get("outputs", []))
+
+
+def test_lesson_05_shows_the_committed_mrpc_and_padding_figures():
+    mrpc = json.loads((RESULTS / "mrpc.json").read_text())["metrics"]
+    shown = _outputs_of_cells_reading("05_fine_tuning_mrpc.ipynb", "mrpc.json")
+    assert f"accuracy {mrpc['dev_accuracy']:.1%}, F1 {mrpc['dev_f1']:.3f}" in shown
+    padding = json.loads((RESULTS / "padding.json").read_text())["metrics"]
+    assert f"'speedup': {padding['speedup']}" in _outputs_of_cells_reading("05_fine_tuning_mrpc.ipynb", "padding.json")
+
+
+def test_lesson_06_shows_the_committed_cross_validated_spam_figures():
+    cv = json.loads((RESULTS / "spam.json").read_text())["cv"]
+    shown = _outputs_of_cells_reading("06_spam_classifier.ipynb", "spam.json")
+    for key in ("features_spam_f1", "tfidf_spam_f1"):
+        assert f"{cv[key]['mean']:.3f} ± {cv[key]['std']:.3f} over {cv['folds']} folds" in shown
