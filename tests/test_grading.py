@@ -503,7 +503,7 @@ def crafted(tmp_path_factory):
             "def spoil(_=os.environ.update(BERTLAB_DATA='/nowhere'), __=os.chdir('/')):\n    pass"]),
         "hangs": _lesson03(folder, "03_hangs.ipynb", {"masked_mean_pool": (
             "    while True:\n        try:\n            time.sleep(0.05)\n        except BaseException:\n            pass")}),
-        "crashes": _lesson03(folder, "03_crashes.ipynb", {"scaled_dot_product_attention": "    os._exit(3)",
+        "crashes": _lesson03(folder, "03_crashes.ipynb", {"most_different_layer": "    os._exit(3)",
                                                           "masked_mean_pool": RIGHT_03["masked_mean_pool"]}),
         "prints": _lesson03(folder / "alice", "03_prints.ipynb", RIGHT_03, before=[
             "def noisy(_=print('{\"kind\": \"result\", \"name\": \"x\"') or os.write(1, b'not json {') "
