@@ -330,7 +330,9 @@ class _HideV5Notice(logging.Filter):
         return "TensorFlow and JAX classes are deprecated" not in record.getMessage()
 
 
-logging.getLogger("transformers.modeling_tf_utils").addFilter(_HideV5Notice())
+# Building a TF model logs it, and so does a tokenizer asked for TensorFlow tensors (return_tensors="tf").
+for _name in ("transformers.modeling_tf_utils", "transformers.tokenization_utils_base", "transformers.feature_extraction_utils"):
+    logging.getLogger(_name).addFilter(_HideV5Notice())
 
 
 @contextlib.contextmanager
