@@ -355,6 +355,61 @@ class BatchLosses(tf.keras.callbacks.Callback):
             self.losses.append(float(logs[key]))
 
 
+class WeightAveraging(tf.keras.callbacks.Callback):
+    """Uniform average of the trainable weights over the tail of training (SWA-style).
+
+    From training step ``start_step`` on (counted over all epochs, 0-based), the weights after
+    every ``every``-th batch are added to a running sum; :meth:`averaged_weights` gives their mean
+    and :meth:`apply` writes it into the model (:meth:`restore` puts back the weights it replaced).
+    Averaging the last part of a run whose learning rate decays to zero smooths out where the
+    final steps happened to land, at no cost at prediction time: stochastic weight averaging,
+    Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima and Better Generalization",
+    here without its cyclic learning rate; also Kaddour 2022, "Stop Wasting My Time!" (LAWA).
+
+    Raises ``ValueError`` from :meth:`averaged_weights` if no step was averaged (training
+    shorter than ``start_step``).
+    """
+
+    def __init__(self, start_step: int, every: int = 1):
+        super().__init__()
+        if start_step < 0 or every < 1:
+            raise ValueError(f"Need start_step >= 0 and every >= 1; got {start_step}, {every}.")
+        self.start_step, self.every = int(start_step), int(every)
+
+    def on_train_begin(self, logs=None):
+        self.step, self.count, self._replaced = 0, 0, None
+        variables = self.model.trainable_variables
+        self._sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self._accumulate = tf.function(lambda: [s.assign_add(v) for s, v in zip(self._sums, variables)])
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.step >= self.start_step and (self.step - self.start_step) % self.every == 0:
+            self._accumulate()
+            self.count += 1
+        self.step += 1
+
+    def averaged_weights(self) -> list[np.ndarray]:
+        """The mean of the averaged snapshots, one array per trainable variable."""
+        if not self.count:
+            raise ValueError(f"No weights were averaged: training ran {self.step} steps, averaging starts at step {self.start_step}.")
+        return [s.numpy() / self.count for s in self._sums]
+
+    def apply(self) -> None:
+        """Write the averaged weights into the model (keeping the current ones for :meth:`restore`)."""
+        variables = self.model.trainable_variables
+        self._replaced = [v.numpy() for v in variables]
+        for variable, value in zip(variables, self.averaged_weights()):
+            variable.assign(value)
+
+    def restore(self) -> None:
+        """Put back the weights that :meth:`apply` replaced."""
+        if self._replaced is None:
+            raise ValueError("Nothing to restore: apply() was not called.")
+        for variable, value in zip(self.model.trainable_variables, self._replaced):
+            variable.assign(value)
+        self._replaced = None
+
+
 class CompactProgress(tf.keras.callbacks.Callback):
     """One short line per epoch: losses, accuracies and minutes."""
 
@@ -426,7 +481,8 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
                      warmup_ratio: float = 0.1, weight_decay: float = 0.01, steps_per_epoch: int | None = None,
                      monitor: str = "val_accuracy", patience: int = 2, checkpoint_dir: str | os.PathLike | None = None,
                      verbose: int | str = "compact", jit_compile: bool | None = None, compile: bool = True,
-                     class_weight: dict | None = None, callbacks: Sequence = ()) -> TrainResult:
+                     class_weight: dict | None = None, callbacks: Sequence = (),
+                     restore_best: bool = True) -> TrainResult:
     """Fine-tune ``model`` with ``model.fit`` and keep the best weights.
 
     ``train_data`` and ``validation_data`` are batched ``tf.data`` datasets of (inputs, labels)
@@ -438,6 +494,8 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     ``callbacks`` are more Keras callbacks, run after the package's own.
     ``verbose="compact"`` prints one line per epoch; 0, 1, 2 are Keras' own modes.
     ``class_weight`` ({class: weight}) weights the loss per class, e.g. for rare spam.
+    ``restore_best=False`` trains all ``epochs`` and keeps the last weights: no checkpoint, no
+    early stopping, nothing chosen on validation (how seeds are compared in benchmarks/mrpc.py).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
@@ -452,18 +510,18 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     if validation_data is None and monitor.startswith("val_"):
         monitor = monitor.removeprefix("val_")
     mode = "min" if "loss" in monitor else "max"
-    checkpoint_dir = Path(checkpoint_dir or tempfile.mkdtemp(prefix="bertlab-ckpt-"))
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = str(checkpoint_dir / "best.ckpt")
+    checkpoint, keep_best = None, []
+    if restore_best:
+        checkpoint_dir = Path(checkpoint_dir or tempfile.mkdtemp(prefix="bertlab-ckpt-"))
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = str(checkpoint_dir / "best.ckpt")
+        keep_best = [
+            tf.keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
+            # No restore_best_weights: the checkpoint above is the one place the best weights come back from.
+            tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
+        ]
     timer, batches = EpochTimer(), BatchLosses()
-    every_callback = [
-        timer,
-        batches,
-        tf.keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
-        # No restore_best_weights: the checkpoint above is the one place the best weights come back from.
-        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
-        *callbacks,
-    ]
+    every_callback = [timer, batches, *keep_best, *callbacks]
     if verbose == "compact":
         every_callback.append(CompactProgress())
         verbose = 0
@@ -472,7 +530,9 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     scores = history.get(monitor, [])
     best = int(np.argmin(scores) if mode == "min" else np.argmax(scores)) + 1 if scores else len(timer.seconds)
-    if Path(checkpoint + ".index").exists():
+    if not restore_best:
+        best = len(timer.seconds)
+    elif Path(checkpoint + ".index").exists():
         model.load_weights(checkpoint)
     return TrainResult(history=history, epoch_minutes=[s / 60 for s in timer.seconds], best_epoch=best,
                        checkpoint=checkpoint, batch_losses=batches.losses)

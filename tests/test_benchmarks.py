@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,88 @@ def test_cpu_speed_quick_measures_every_setting_in_interleaved_rounds(tmp_path):
     attention = 3 * 2 * tiny["batch"] * 4 * tiny["seq"] ** 2 * 32  # 2 layers, hidden 32
     assert tiny["train_flops_per_step"] == 6 * tiny["matmul_weights"] * tokens + attention
     assert record["load_average_1min"].keys() == {"before", "after"}
+
+
+def _mrpc_module():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module("mrpc")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_layerwise_decay_scales_by_depth_from_the_top():
+    mrpc = _mrpc_module()
+    scale = lambda name: mrpc.llrd_scale(name, num_layers=6, decay=0.5)  # noqa: E731
+    assert scale("classifier/kernel:0") == 1.0
+    assert scale("tf_bert_model/bert/pooler/dense/kernel:0") == 1.0
+    assert scale("tf_bert_model/bert/encoder/layer_._5/attention/self/query/kernel:0") == 0.5
+    assert scale("tf_bert_model/bert/encoder/layer_._0/output/dense/bias:0") == 0.5 ** 6
+    assert scale("tf_bert_model/bert/embeddings/word_embeddings/weight:0") == 0.5 ** 7
+
+
+def test_layerwise_adamw_takes_a_smaller_step_for_lower_layers():
+    import tensorflow as tf
+
+    from bertlab import finetuning as ft
+
+    mrpc = _mrpc_module()
+    with tf.name_scope("bert"):
+        top = tf.Variable([1.0, 1.0], name="encoder/layer_._1/w")
+        low = tf.Variable([1.0, 1.0], name="encoder/layer_._0/w")
+        head = tf.Variable([1.0, 1.0], name="classifier/kernel")
+    assert "/layer_._0/" in low.name
+    optimizer = mrpc.layerwise_adamw(ft.create_optimizer(1e-2, total_steps=10, warmup_ratio=0.0, weight_decay=0.0),
+                                     num_layers=2, decay=0.5)
+    gradient = tf.constant([1.0, -1.0])
+    optimizer.apply_gradients([(gradient, head), (gradient, top), (gradient, low)])
+    steps = [1.0 - v.numpy()[0] for v in (head, top, low)]
+    # Adam's first step is lr * sign(gradient): 1e-2 for the head, halved per layer below it
+    np.testing.assert_allclose(steps, [1e-2, 5e-3, 2.5e-3], rtol=1e-3)
+
+
+def test_reinitialising_the_top_layer_leaves_the_others_as_they_were():
+    from transformers import BertConfig, TFBertModel
+
+    mrpc = _mrpc_module()
+    config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32)
+    encoder = TFBertModel(config)
+    encoder(encoder.dummy_inputs)
+    before = [[w.numpy() for w in layer.weights] for layer in encoder.bert.encoder.layer]
+    mrpc.reinitialize_top_layers(encoder, 1)
+    for old, layer in zip(before[:2], encoder.bert.encoder.layer[:2]):
+        for a, w in zip(old, layer.weights):
+            np.testing.assert_array_equal(a, w.numpy())
+    top = {w.name.split("layer_._2/")[1]: w.numpy() for w in encoder.bert.encoder.layer[2].weights}
+    assert all(not np.array_equal(a, b) for a, b in zip(before[2], top.values()) if a.ndim == 2)
+    np.testing.assert_array_equal(top["output/LayerNorm/gamma:0"], 1.0)
+    np.testing.assert_array_equal(top["attention/self/query/bias:0"], 0.0)
+    assert abs(top["attention/self/query/kernel:0"].std() - 0.02) < 0.006
+    assert not np.array_equal(top["attention/self/query/kernel:0"], top["attention/self/key/kernel:0"])
+
+
+@pytest.mark.slow
+def test_mrpc_reports_each_seed_and_their_spread(tmp_path, shared_data_dir):
+    import os
+
+    env = {**os.environ, "BERTLAB_DATA": str(shared_data_dir)}
+    args = ["--recipe", "average", "--also-average", "0.25", "--seeds", "3", "4", "--soup", "2", "--llrd", "0.9", "--reinit-top", "1",
+            "--epochs", "1", "--batch-size", "16", "--train-limit", "48", "--dev-limit", "40", "--label", "smoke",
+            "--name", "mrpc_smoke", "--results-dir", str(tmp_path)]
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mrpc.py"), *args], capture_output=True, text=True,
+                            timeout=900, env=env, cwd=ROOT / "benchmarks")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "mrpc_smoke.json").read_text())
+    members, metrics = record["members"], record["metrics"]
+    assert [m["seed"] for m in members] == [3, 4]
+    accuracies = [m["dev_accuracy"] for m in members]
+    assert metrics["dev_accuracy"]["mean"] == pytest.approx(np.mean(accuracies), abs=1e-4)
+    assert metrics["dev_accuracy"]["std"] == pytest.approx(np.std(accuracies, ddof=1), abs=1e-4)
+    assert all(0 <= m["dev_f1"] <= 1 and m["train_minutes"] > 0 for m in members)
+    assert all(len(m["ingredient_variants"]) == 2 and "last" in m["ingredient_variants"][0] for m in members)  # a soup of two
+    assert record["config"]["soup"] == 2 and record["config"]["llrd"] == 0.9 and record["config"]["reinit_top"] == 1
+    assert record["target_met"] is False and record["majority_baseline"] == {"dev_accuracy": 0.684, "dev_f1": 0.812}
+    assert "seed 3: accuracy" in result.stdout and "target met" in result.stdout

@@ -262,6 +262,64 @@ def test_training_ends_with_the_weights_of_the_best_epoch_not_the_last(tmp_path,
     assert any(not np.array_equal(got, last) for got, last in zip(final, watch.weights[-1]))
 
 
+def test_restore_best_false_keeps_the_last_epoch_and_writes_no_checkpoint(tmp_path, tokenizer):
+    # Same set-up as above: the best epoch by validation loss is the first, so keeping it would show.
+    model = ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder(2))
+    texts = ["good great fine nice"] * 8 + ["bad awful poor worse"] * 8
+    enc = {k: v for k, v in tokenizer(texts, padding=True, return_tensors="np").items() if k in ft.INPUT_NAMES}
+    labels = np.array([1] * 8 + [0] * 8, np.int32)
+    train = tf.data.Dataset.from_tensor_slices((enc, labels)).batch(8)
+    flipped = tf.data.Dataset.from_tensor_slices((enc, 1 - labels)).batch(8)
+    watch = WeightsAtEpochEnd()
+    result = ft.train_classifier(model, train, flipped, epochs=3, peak_lr=3e-3, warmup_ratio=0.0, monitor="val_loss",
+                                 patience=1, checkpoint_dir=tmp_path, verbose=0, callbacks=[watch], restore_best=False)
+    assert len(result.history["val_loss"]) == 3  # no early stopping either (patience 1 would have stopped it)
+    assert result.best_epoch == 3 and result.checkpoint is None and not list(tmp_path.iterdir())
+    for got, last in zip(model.get_weights(), watch.weights[-1]):
+        np.testing.assert_array_equal(got, last)
+
+
+class WeightsAfterEachBatch(tf.keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.snapshots = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.snapshots.append([v.numpy() for v in self.model.trainable_variables])
+
+
+@pytest.mark.parametrize("start_step, every", [(0, 1), (5, 1), (3, 4)])
+def test_weight_averaging_is_the_mean_of_the_snapshots_from_its_start_step(start_step, every):
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(4), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="mse")
+    x, y = np.random.default_rng(0).normal(size=(24, 3)), np.random.default_rng(1).normal(size=(24, 1))
+    snapshots, averaging = WeightsAfterEachBatch(), ft.WeightAveraging(start_step, every)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[snapshots, averaging])  # 12 steps
+    chosen = snapshots.snapshots[start_step::every]
+    assert averaging.count == len(chosen) > 0
+    for got, *values in zip(averaging.averaged_weights(), *chosen):
+        np.testing.assert_allclose(got, np.mean(values, axis=0), rtol=1e-5, atol=1e-6)
+    last = [v.numpy() for v in model.trainable_variables]
+    averaging.apply()
+    for variable, got in zip(model.trainable_variables, averaging.averaged_weights()):
+        np.testing.assert_allclose(variable.numpy(), got, rtol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(last, averaging.averaged_weights()))
+    averaging.restore()
+    for variable, value in zip(model.trainable_variables, last):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_weight_averaging_says_when_nothing_was_averaged():
+    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    averaging = ft.WeightAveraging(start_step=100)
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), batch_size=2, epochs=1, verbose=0, callbacks=[averaging])
+    with pytest.raises(ValueError, match="training ran 2 steps, averaging starts at step 100"):
+        averaging.averaged_weights()
+    with pytest.raises(ValueError, match="start_step >= 0 and every >= 1"):
+        ft.WeightAveraging(-1)
+
+
 def test_functional_classifier_survives_save_and_reload(tmp_path, tiny_classifier, tokenizer):
     before = ft.predict(tiny_classifier, ["a b c", "d e"], ["x", "y z"], tokenizer=tokenizer).probabilities
     ft.save_functional_classifier(tiny_classifier, tmp_path)
