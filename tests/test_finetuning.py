@@ -241,15 +241,20 @@ class WeightsAtEpochEnd(tf.keras.callbacks.Callback):
         self.weights.append(self.model.get_weights())
 
 
-def test_training_ends_with_the_weights_of_the_best_epoch_not_the_last(tmp_path, tokenizer):
-    # Validation labels are the opposite of the training labels: the better the model learns,
-    # the higher the validation loss, so the best epoch is the first and the last is worse.
-    model = ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder(2))
+def flipped_validation_task(tokenizer):
+    """A toy task whose validation labels are the training labels flipped: the better the model
+    learns, the higher the validation loss, so the first epoch is the best by validation loss."""
     texts = ["good great fine nice"] * 8 + ["bad awful poor worse"] * 8
     enc = {k: v for k, v in tokenizer(texts, padding=True, return_tensors="np").items() if k in ft.INPUT_NAMES}
     labels = np.array([1] * 8 + [0] * 8, np.int32)
     train = tf.data.Dataset.from_tensor_slices((enc, labels)).batch(8)
     flipped = tf.data.Dataset.from_tensor_slices((enc, 1 - labels)).batch(8)
+    return train, flipped
+
+
+def test_training_ends_with_the_weights_of_the_best_epoch_not_the_last(tmp_path, tokenizer):
+    model = ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder(2))
+    train, flipped = flipped_validation_task(tokenizer)
     watch = WeightsAtEpochEnd()
     result = ft.train_classifier(model, train, flipped, epochs=3, peak_lr=3e-3, warmup_ratio=0.0, monitor="val_loss",
                                  patience=3, checkpoint_dir=tmp_path, verbose=0, callbacks=[watch])
@@ -263,13 +268,9 @@ def test_training_ends_with_the_weights_of_the_best_epoch_not_the_last(tmp_path,
 
 
 def test_restore_best_false_keeps_the_last_epoch_and_writes_no_checkpoint(tmp_path, tokenizer):
-    # Same set-up as above: the best epoch by validation loss is the first, so keeping it would show.
+    # The best epoch by validation loss is the first, so keeping it would show.
     model = ft.build_functional_classifier(num_labels=2, pooling="mean", encoder=tiny_encoder(2))
-    texts = ["good great fine nice"] * 8 + ["bad awful poor worse"] * 8
-    enc = {k: v for k, v in tokenizer(texts, padding=True, return_tensors="np").items() if k in ft.INPUT_NAMES}
-    labels = np.array([1] * 8 + [0] * 8, np.int32)
-    train = tf.data.Dataset.from_tensor_slices((enc, labels)).batch(8)
-    flipped = tf.data.Dataset.from_tensor_slices((enc, 1 - labels)).batch(8)
+    train, flipped = flipped_validation_task(tokenizer)
     watch = WeightsAtEpochEnd()
     result = ft.train_classifier(model, train, flipped, epochs=3, peak_lr=3e-3, warmup_ratio=0.0, monitor="val_loss",
                                  patience=1, checkpoint_dir=tmp_path, verbose=0, callbacks=[watch], restore_best=False)
