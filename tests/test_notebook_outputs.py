@@ -58,17 +58,32 @@ def test_the_noise_patterns_match_the_lines_they_name():
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def _outputs_of_cells_reading(notebook: str, results_file: str) -> str:
+def _cells_reading(notebook: str, results_file: str) -> list[dict]:
     cells = json.loads((ROOT / "notebooks" / "solutions" / notebook).read_text(encoding="utf-8"))["cells"]
     reading = [c for c in cells if c["cell_type"] == "code" and results_file in "".join(c["source"])]
     assert reading, f"{notebook} has no cell that reads {results_file}"
-    return "".join(_output_text(o) for c in reading for o in c.get("outputs", []))
+    return reading
 
 
-def test_lesson_05_shows_the_committed_mrpc_and_padding_figures():
-    mrpc = json.loads((RESULTS / "mrpc.json").read_text())["metrics"]
+def _outputs_of_cells_reading(notebook: str, results_file: str) -> str:
+    return "".join(_output_text(o) for c in _cells_reading(notebook, results_file) for o in c.get("outputs", []))
+
+
+def test_lesson_05_shows_the_committed_mrpc_seed_study_and_padding_figures():
     shown = _outputs_of_cells_reading("05_fine_tuning_mrpc.ipynb", "mrpc.json")
-    assert f"accuracy {mrpc['dev_accuracy']:.1%}, F1 {mrpc['dev_f1']:.3f}" in shown
+    recorded = json.loads((RESULTS / "mrpc.json").read_text())
+    studies = sorted(RESULTS.glob("mrpc_recipe_*.json"))
+    assert {"lesson", recorded["config"]["recipe"]} <= {json.loads(p.read_text())["config"]["recipe"] for p in studies}
+    for path in studies:
+        record = json.loads(path.read_text())
+        accuracy, f1 = record["metrics"]["dev_accuracy"], record["metrics"]["dev_f1"]
+        assert len(record["members"]) == 5, path.name
+        line = (f"recipe {record['config']['recipe']!r:<10} 5 seeds: accuracy {accuracy['mean']:.1%} ± {100 * accuracy['std']:.1f} "
+                f"points (range {accuracy['min']:.1%}-{accuracy['max']:.1%}), F1 {f1['mean']:.3f} ± {f1['std']:.3f}")
+        assert line in shown, line
+    assert f"recipe {recorded['config']['recipe']!r:<10}" in shown.split("<- recorded in mrpc.json")[0].splitlines()[-1]
+    assert recorded["members"] == json.loads((RESULTS / f"mrpc_recipe_{recorded['config']['recipe']}.json").read_text())["members"]
+    assert "image/png" in json.dumps(_cells_reading("05_fine_tuning_mrpc.ipynb", "mrpc.json"))  # the distribution plot
     padding = json.loads((RESULTS / "padding.json").read_text())["metrics"]
     assert f"'speedup': {padding['speedup']}" in _outputs_of_cells_reading("05_fine_tuning_mrpc.ipynb", "padding.json")
 
