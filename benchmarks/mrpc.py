@@ -1,7 +1,8 @@
 """Fine-tune the default model on MRPC train, once per seed; report validation accuracy/F1 as mean and spread.
 
     BERTLAB_DATA=/work/shared/data .venv/bin/python benchmarks/mrpc.py            # the recorded recipe, 5 seeds
-    .venv/bin/python benchmarks/mrpc.py --recipe lesson --name mrpc_recipe_lesson   # lesson 05's settings, 5 seeds
+    .venv/bin/python benchmarks/mrpc.py --also-average 0.5 0.75 --name mrpc_recipe_lesson   # + weight averaging, same runs
+    .venv/bin/python benchmarks/mrpc.py --recipe soup --name mrpc_recipe_soup      # another recipe, its own file
     .venv/bin/python benchmarks/mrpc.py --recipe lesson --seeds 42 --epochs 1 --train-limit 500 --label small
 
 Each seed is one independent run: the seed sets the classifier head's initial weights, the order of
@@ -47,7 +48,7 @@ RECIPES = {
     "reinit": {**LESSON, "reinit_top": 1},
     "soup": {**LESSON, "soup": 2, "epochs": 2},  # two models of 2 epochs: 4 epochs' training per run
 }
-RECORDED_RECIPE = "average"
+RECORDED_RECIPE = "lesson"  # no recipe tried beat it (benchmarks/README.md, issue 17)
 
 
 def parse(argv=None):
