@@ -84,6 +84,11 @@ def test_lesson_05_shows_the_committed_mrpc_seed_study_and_padding_figures():
     assert f"recipe {recorded['config']['recipe']!r:<10}" in shown.split("<- recorded in mrpc.json")[0].splitlines()[-1]
     assert recorded["members"] == json.loads((RESULTS / f"mrpc_recipe_{recorded['config']['recipe']}.json").read_text())["members"]
     assert "image/png" in json.dumps(_cells_reading("05_fine_tuning_mrpc.ipynb", "mrpc.json"))  # the distribution plot
+    # the prose's ensemble figure is the lesson recipe's, as committed
+    ensemble = json.loads((RESULTS / "mrpc_recipe_lesson.json").read_text())["metrics"]["ensemble_of_the_runs"]
+    cells = json.loads((ROOT / "notebooks" / "solutions" / "05_fine_tuning_mrpc.ipynb").read_text(encoding="utf-8"))["cells"]
+    prose = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").replace("\n", " ")
+    assert f"to {100 * ensemble['dev_accuracy']:.1f} %" in prose
     padding = json.loads((RESULTS / "padding.json").read_text())["metrics"]
     assert f"'speedup': {padding['speedup']}" in _outputs_of_cells_reading("05_fine_tuning_mrpc.ipynb", "padding.json")
 
