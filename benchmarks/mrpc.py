@@ -76,8 +76,9 @@ def parse(argv=None):
     for key, value in RECIPES[args.recipe].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    shares = [*args.also_average, *([args.average_from] if args.average_from is not None else [])]
-    if args.soup < 1 or args.epochs < 1 or not all(0 <= share < 1 for share in shares):
+    # every share of training from which weights are averaged: the recipe's own and the diagnostic ones
+    args.average_shares = sorted({*args.also_average, *([args.average_from] if args.average_from is not None else [])})
+    if args.soup < 1 or args.epochs < 1 or not all(0 <= share < 1 for share in args.average_shares):
         p.error("need --soup >= 1, --epochs >= 1 and averaging shares in [0, 1)")
     return args
 
@@ -150,8 +151,6 @@ def reinitialize_top_layers(encoder, count: int) -> None:
 # --------------------------------------------------------------------------- one run
 def train_model(args, spec, tokenizer, train, head_seed: int, data_seed: int):
     """Build and fine-tune one classifier; return (model, {start share: averaging callback}, TrainResult)."""
-    import tensorflow as tf
-
     from bertlab import finetuning as ft
     from bertlab.preprocessing import to_tf_dataset
 
@@ -162,13 +161,11 @@ def train_model(args, spec, tokenizer, train, head_seed: int, data_seed: int):
     train_ds = to_tf_dataset(list(train.sentence1), list(train.sentence2), train.label.to_numpy(), tokenizer=tokenizer,
                              batch_size=args.batch_size, shuffle=True, seed=data_seed, bucket=True)
     total_steps = ft.count_batches(train_ds) * args.epochs
-    ft.compile_classifier(model, peak_lr=args.lr, total_steps=total_steps, warmup_ratio=args.warmup)
+    optimizer = ft.create_optimizer(args.lr, total_steps, warmup_ratio=args.warmup)
     if args.llrd is not None and args.llrd != 1:
-        layers = len(model.encoder.bert.encoder.layer)
-        model.compile(optimizer=layerwise_adamw(model.optimizer, layers, args.llrd), loss=model.loss,
-                      metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy"), ft.BatchLoss()])
-    starts = sorted({*args.also_average, *([args.average_from] if args.average_from is not None else [])})
-    averaging = {start: ft.WeightAveraging(int(start * total_steps)) for start in starts}
+        optimizer = layerwise_adamw(optimizer, len(model.encoder.bert.encoder.layer), args.llrd)
+    ft.compile_classifier(model, total_steps=total_steps, optimizer=optimizer)
+    averaging = {start: ft.WeightAveraging(int(start * total_steps)) for start in args.average_shares}
     result = ft.train_classifier(model, train_ds, epochs=args.epochs, compile=False, restore_best=False,
                                  callbacks=list(averaging.values()), verbose="compact")
     return model, averaging, result
@@ -277,7 +274,7 @@ def main(argv=None):
     args = parse(argv)
     out = run(args)
     m = out["metrics"]
-    config = {k: v for k, v in vars(args).items() if k not in ("name", "label", "model", "results_dir")}
+    config = {k: v for k, v in vars(args).items() if k not in ("name", "label", "model", "results_dir", "average_shares")}
     path = write_result(args.name, out["spec"], m, directory=args.results_dir, run=args.label, config=config, members=out["members"],
                         target=TARGET, target_met=out["target_met"], majority_baseline=MAJORITY_BASELINE,
                         std="sample standard deviation over the runs (ddof=1)",

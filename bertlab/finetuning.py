@@ -276,10 +276,13 @@ def use_jit_compile(dataset=None) -> bool:
 
 
 def compile_classifier(model, *, peak_lr: float = 5e-5, total_steps: int, warmup_ratio: float = 0.1,
-                       weight_decay: float = 0.01, jit_compile: bool | None = None):
-    """Compile with AdamW + warm-up/decay, cross-entropy on logits and accuracy."""
+                       weight_decay: float = 0.01, jit_compile: bool | None = None, optimizer=None):
+    """Compile with AdamW + warm-up/decay, cross-entropy on logits and accuracy.
+
+    ``optimizer`` replaces the AdamW that :func:`create_optimizer` would build (then ``peak_lr``,
+    ``total_steps``, ``warmup_ratio`` and ``weight_decay`` are not used)."""
     model.compile(
-        optimizer=create_optimizer(peak_lr, total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay),
+        optimizer=optimizer or create_optimizer(peak_lr, total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy"), BatchLoss()],
         jit_compile=use_jit_compile() if jit_compile is None else jit_compile,
