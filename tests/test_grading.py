@@ -28,6 +28,7 @@ LEARNERS = [ROOT / "notebooks" / path.name for path in SOLUTIONS]
 LESSONS = core.lesson_modules()
 GRADERS = [g for lesson in LESSONS for g in core.load_lesson(lesson)]
 WRONG_ANSWERS = [pytest.param(g, w, id=w.label) for g in GRADERS for w in g.wrong_answers]
+RIGHT_ANSWERS = [pytest.param(g, r, id=r.label) for g in GRADERS for r in g.right_answers]
 
 
 def _grader(fn, name="exercise", points=2):
@@ -348,6 +349,26 @@ def test_each_wrong_answer_is_rejected_with_its_hint(g, answer):
     result = core.run_grader(g, answer.fn)
     assert not result.passed, f"{answer.label} passed"
     assert answer.hint in result.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("g, answer", RIGHT_ANSWERS)
+def test_each_right_answer_passes_with_full_points(g, answer):
+    result = core.run_grader(g, answer.fn)
+    assert result.points == g.points, f"{answer.label} ({answer.why}) rejected: {result.message}"
+
+
+def test_the_audit_catches_a_right_answer_that_is_rejected():
+    def grader_fn(fn):
+        if fn(2) != 4:
+            raise core.GradingError("double it")
+
+    g = _grader(grader_fn)
+    g.right_answers.append(core.RightAnswer("lesson99", "exercise", "shift instead of multiply", lambda x: x << 1))
+    assert not [p for p in core.audit(g) if "right answer" in p]
+    g.right_answers.append(core.RightAnswer("lesson99", "exercise", "a wrong 'right' answer", lambda x: x + 1))
+    problems = [p for p in core.audit(g) if "right answer" in p]
+    assert len(problems) == 1 and "a wrong 'right' answer" in problems[0] and "double it" in problems[0]
 
 
 def test_every_lesson_module_has_a_solution_notebook():

@@ -12,6 +12,7 @@ from bertlab.grading.core import (
     Grader,
     GradingError,
     Result,
+    RightAnswer,
     WrongAnswer,
     audit,
     check,
@@ -20,6 +21,7 @@ from bertlab.grading.core import (
     grader,
     lesson_modules,
     load_lesson,
+    right_answer,
     run_grader,
     wrong_answer,
 )
@@ -29,6 +31,7 @@ __all__ = [
     "Grader",
     "GradingError",
     "Result",
+    "RightAnswer",
     "WrongAnswer",
     "audit",
     "check",
@@ -37,6 +40,7 @@ __all__ = [
     "grader",
     "lesson_modules",
     "load_lesson",
+    "right_answer",
     "run_grader",
     "wrong_answer",
 ]

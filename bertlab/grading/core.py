@@ -13,6 +13,10 @@ A lesson's graders live in ``bertlab/grading/lessonNN.py``::
     def pack_pair_without_final_sep(first, second):
         ...
 
+    @right_answer("pack_pair", why="tuples instead of lists")  # must pass with full points
+    def pack_pair_returning_tuples(first, second):
+        ...
+
 A grader takes the learner's function (no notebook globals), raises :class:`GradingError`
 with a hint when the answer is wrong and returns normally when it is right. The core turns
 what happens into one :class:`Result`:
@@ -94,6 +98,21 @@ class WrongAnswer:
 
 
 @dataclass
+class RightAnswer:
+    """A right answer the exercise text allows (another method, another return type); the grader
+    must pass it with full points. The positive controls beside the known-wrong answers."""
+
+    lesson: str
+    name: str
+    why: str
+    fn: Callable
+
+    @property
+    def label(self) -> str:
+        return f"{self.lesson}.{self.name}:{self.fn.__name__}"
+
+
+@dataclass
 class Grader:
     lesson: str
     name: str
@@ -102,6 +121,7 @@ class Grader:
     wrong_answers: list[WrongAnswer] = field(default_factory=list)
     prepare: Callable | None = None  # computes (and caches) the expected answers, before learner code
     uses: tuple[str, ...] = ()  # dotted names of library functions that ARE this exercise's answer
+    right_answers: list[RightAnswer] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -151,6 +171,7 @@ class Result:
 # ---------------------------------------------------------------------------------------
 _GRADERS: dict[str, Grader] = {}  # "lesson02.pack_pair" -> Grader
 _WRONG: dict[str, list[WrongAnswer]] = {}  # "lesson02.pack_pair" -> wrong answers
+_RIGHT: dict[str, list[RightAnswer]] = {}  # "lesson02.pack_pair" -> right answers
 
 
 def _lesson_of(fn: Callable) -> str:
@@ -175,7 +196,8 @@ def grader(name: str, points: int = 1, *, prepare: Callable | None = None, uses=
         existing = _GRADERS.get(key)
         if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two graders for {key}: {existing.fn.__qualname__} and {fn.__qualname__}")
-        _GRADERS[key] = Grader(lesson, name, points, fn, _WRONG.setdefault(key, []), prepare, tuple(uses))
+        _GRADERS[key] = Grader(lesson, name, points, fn, _WRONG.setdefault(key, []), prepare, tuple(uses),
+                               _RIGHT.setdefault(key, []))
         return fn
 
     return register
@@ -196,6 +218,25 @@ def wrong_answer(name: str, hint: str):
         # Re-importing a module (autoreload, importlib.reload) must not duplicate entries.
         answers[:] = [a for a in answers if a.fn.__qualname__ != fn.__qualname__]
         answers.append(WrongAnswer(lesson, name, hint, fn))
+        return fn
+
+    return register
+
+
+def right_answer(name: str, why: str):
+    """Register the decorated function as a right answer to exercise `name` that the exercise
+    text allows (`why` says which variant: "[CLS] pooling", "returns tuples", "float64").
+
+    CI feeds it to the grader, which must pass it with full points.
+    """
+    if not why:
+        raise ValueError("a right answer needs the variant it stands for")
+
+    def register(fn: Callable) -> Callable:
+        key = f"{_lesson_of(fn)}.{name}"
+        answers = _RIGHT.setdefault(key, [])
+        answers[:] = [a for a in answers if a.fn.__qualname__ != fn.__qualname__]
+        answers.append(RightAnswer(_lesson_of(fn), name, why, fn))
         return fn
 
     return register
@@ -452,6 +493,10 @@ def audit(g: Grader) -> list[str]:
             problems.append(f"{answer.label}: the grader accepted this wrong answer")
         elif answer.hint not in result.message:
             problems.append(f"{answer.label}: expected the hint {answer.hint!r}, got {result.message!r}")
+    for answer in g.right_answers:
+        result = run_grader(g, answer.fn)
+        if result.points != g.points:
+            problems.append(f"{answer.label} ({answer.why}): the grader rejected this right answer: {result.message!r}")
     return problems
 
 
