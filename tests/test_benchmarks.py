@@ -119,3 +119,30 @@ def test_mrpc_reports_each_seed_and_their_spread(tmp_path, shared_data_dir):
     assert record["config"]["soup"] == 2 and record["config"]["llrd"] == 0.9 and record["config"]["reinit_top"] == 1
     assert record["target_met"] is False and record["majority_baseline"] == {"dev_accuracy": 0.684, "dev_f1": 0.812}
     assert "seed 3: accuracy" in result.stdout and "target met" in result.stdout
+
+
+def _lessons_module():
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module("lessons")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+@pytest.mark.slow
+def test_lesson_benchmark_reports_the_kernels_peak_memory_and_the_slowest_cell(tmp_path):
+    import nbformat
+
+    lessons = _lessons_module()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("import time\nblock = bytearray(600 * 2**20)  # 600 MiB, touched\ntime.sleep(1.5)"),
+                nbformat.v4.new_code_cell("del block")]
+    path = tmp_path / "99_tiny.ipynb"
+    nbformat.write(nb, path)
+    member = lessons.run_lesson(path)
+    assert 0.58 <= member["peak_rss_gb"] < 2.0  # the high-water mark, although the block was freed
+    assert member["slowest_cells"][0]["cell"] == 1 and member["slowest_cells"][0]["seconds"] >= 1.4
+    assert 0 < member["minutes"] < 2

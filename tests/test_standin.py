@@ -152,3 +152,54 @@ def test_notebook_check_fails_a_lesson_that_used_the_embedded_model_or_no_bert_b
     embedded = runner.problems_with("06", [{"layers": 6, "hidden": 384}])
     assert len(embedded) == 2 and "embedded model" in embedded[0] and "12 layers and hidden 768" in embedded[1]
     assert runner.problems_with("03", []) != []
+
+
+def _notebook(*cells):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    for source, tags in cells:
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)}))
+    return nb
+
+
+def test_model_cells_leave_out_tagged_cells_their_readers_and_check_cells_only():
+    runner = notebook_runner()
+    nb = _notebook(
+        ("import numpy as np\nencoder = load()", ()),                       # 0 runs
+        ("corpus = encoder(big_data)", ("bertbase-skip",)),                  # 1 tagged
+        ("print(corpus.shape)", ()),                                         # 2 reads corpus
+        ("top = [c for c in corpus]", ()),                                   # 3 reads corpus
+        ("print(top)", ()),                                                  # 4 reads top (from 3)
+        ("# NBVAL_CHECK_OUTPUT\ncheck(\"lesson05.f\", f)", ()),              # 5 a check cell
+        ("corpus = encoder(['one'])\nprint(corpus)", ()),                    # 6 binds corpus itself
+        ("print(corpus, [k for k in range(3)], np.pi)", ()),                 # 7 corpus is fresh again
+        ("%%time\nvectors = encoder(['two'])", ()),                          # 8 a cell magic
+    )
+    run, left_out = runner.model_cells(nb)
+    assert run == [0, 6, 7, 8]
+    assert left_out[1] == "tagged bertbase-skip"
+    assert left_out[2] == left_out[3] == "reads 'corpus' from cell 1, which was left out"
+    assert left_out[4] == "reads 'top' from cell 3, which was left out"
+    assert left_out[5].startswith("a check cell")
+
+
+def test_every_lesson_that_loads_bert_keeps_its_model_cells_under_bert_base():
+    import nbformat
+    from pathlib import Path
+
+    runner = notebook_runner()
+    solutions = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+    loaders = ("load_encoder", "load_tf_model", "make_classifier", "build_functional_classifier",
+               "from_pretrained", "hub_handles", "load_tokenizer")
+    for lesson in runner.DEFAULT_LESSONS:
+        (path,) = solutions.glob(f"{lesson}_*.ipynb")
+        nb = nbformat.read(path, as_version=4)
+        run, left_out = runner.model_cells(nb)
+        kept = "\n".join(nb.cells[i].source for i in run)
+        assert any(name in kept for name in loaders), f"{path.name}: no cell that loads a model is run"
+        # Nothing that loads or trains the model is left out, except the tagged bulk cells.
+        for index, why in left_out.items():
+            source = nb.cells[index].source
+            if "fit(" in source or "train_classifier(" in source:
+                assert why == "tagged bertbase-skip", f"{path.name} cell {index}: training left out ({why})"

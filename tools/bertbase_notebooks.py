@@ -1,6 +1,19 @@
-"""Run every solution notebook top to bottom with BERT-base (the offline stand-in), quick mode.
+"""Run the solution notebooks' model cells with BERT-base (the offline stand-in), quick mode.
 
-    python tools/bertbase_notebooks.py [--workdir DIR] [--json PATH] [LESSON ...]   (make test-bertbase)
+    python tools/bertbase_notebooks.py [--full] [--workdir DIR] [--json PATH] [LESSON ...]
+    make test-bertbase         (CI: each lesson's model cells)
+    make test-bertbase-full    (maintainers: every cell of every lesson, about an hour on 2 cores)
+
+Which cells: by default every code cell except (a) check cells (the graders do not depend on
+the model and are proven in ``make test``), (b) cells tagged ``bertbase-skip``, the lesson's
+bulk work at full data size (embedding the whole MRPC corpus, the pretraining run, scoring every
+validation pair), and (c) every later cell that reads a name one of those defined (found from
+the cells' code). Every cell that loads, builds, trains, saves or calls a BERT still runs, on a
+12-layer, hidden-768 model, so the route is proven without executing each lesson a third time
+in CI (nbval and the learner's Run All are the other two). ``--full`` runs every cell.
+
+Lesson 01 is not run: it builds its own keras-bert models from a configuration, which
+``BERTLAB_MODEL`` does not change.
 
 1. builds the stand-in (``python -m bertlab.standin build``: bert-base-uncased's exact
    configuration and vocabulary, RANDOM weights) into a temporary HF_HOME / TFHUB_CACHE_DIR,
@@ -19,8 +32,10 @@ not: anything about accuracy, since the weights are random.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,6 +47,10 @@ SOLUTIONS = ROOT / "notebooks" / "solutions"
 # Lessons whose cells load pretrained BERT weights (lesson 01 counts parameters of keras-bert
 # models it builds, lesson 02 only tokenizes).
 LOADS_PRETRAINED = {"03", "04", "05", "06"}
+# Lessons whose cells depend on BERTLAB_MODEL (see the module docstring for lesson 01).
+DEFAULT_LESSONS = ("02", "03", "04", "05", "06")
+SKIP_TAG = "bertbase-skip"
+CHECK_CELL = re.compile(r'^\s*(#[^\n]*\n\s*)*check\(\s*"lesson\d\d\.', re.M)
 EMBEDDED_SHAPE, BASE_SHAPE = (6, 384), (12, 768)
 REPORT_PREFIX = "BERTLAB_MODELS_USED "
 CELL_TIMEOUT_S = 3600
@@ -61,6 +80,47 @@ def _bertlab_models_used():
 
 print("BERTLAB_MODELS_USED " + _json.dumps(_bertlab_models_used()))
 '''
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names the cell reads from earlier cells, names it binds), from its code; IPython magics are
+    dropped. A name the cell binds itself (a loop or comprehension variable) is not read from earlier."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    reads, binds = set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            (binds if isinstance(node.ctx, (ast.Store, ast.Del)) else reads).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return reads - binds, binds
+
+
+def model_cells(notebook) -> tuple[list[int], dict[int, str]]:
+    """Indices of the code cells to run with BERT-base, and why each other one is left out."""
+    run, left_out, tainted = [], {}, {}  # tainted: name -> the left-out cell that last bound it
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        reads, binds = _names(cell.source)
+        why = None
+        if SKIP_TAG in cell.get("metadata", {}).get("tags", []):
+            why = f"tagged {SKIP_TAG}"
+        elif CHECK_CELL.match(cell.source):
+            why = "a check cell (graders are proven in make test)"
+        elif reads & set(tainted):
+            name = sorted(reads & set(tainted))[0]
+            why = f"reads {name!r} from cell {tainted[name]}, which was left out"
+        if why is None:
+            run.append(index)
+            for name in binds:
+                tainted.pop(name, None)
+        else:
+            left_out[index] = why
+            if not why.startswith("a check cell"):
+                tainted.update(dict.fromkeys(binds, index))
+    return run, left_out
 
 
 def build_standin(workdir: Path) -> dict:
@@ -105,28 +165,32 @@ def slowest_cells(notebook, count: int = 3) -> list[dict]:
     return sorted(timed, key=lambda item: -item["seconds"])[:count]
 
 
-def run_notebook(path: Path) -> tuple[float, list[dict], list[dict]]:
+def run_notebook(path: Path, full: bool = False) -> tuple[float, list[dict], list[dict], int]:
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
+    if not full:
+        keep, _ = model_cells(notebook)
+        notebook.cells = [cell for index, cell in enumerate(notebook.cells) if index in set(keep)]
     notebook.cells.append(nbformat.v4.new_code_cell(INSPECT_CELL))
     started = time.time()
     NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.time() - started, models_used(notebook), slowest_cells(notebook)
+    return time.time() - started, models_used(notebook), slowest_cells(notebook), len(notebook.cells) - 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("lessons", nargs="*", help="lesson numbers (01 ... 06); default: all")
+    parser.add_argument("lessons", nargs="*", help=f"lesson numbers; default: {' '.join(DEFAULT_LESSONS)}")
+    parser.add_argument("--full", action="store_true", help="run every cell, not only the model cells")
     parser.add_argument("--workdir", type=Path, help="where the stand-in goes (default: a temporary folder, removed)")
     parser.add_argument("--json", type=Path, help="write the per-notebook minutes and models here")
     args = parser.parse_args(argv)
 
     notebooks = sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
-    if args.lessons:
-        notebooks = [path for path in notebooks if path.name[:2] in set(args.lessons)]
+    lessons = {lesson.zfill(2) for lesson in args.lessons} or set(DEFAULT_LESSONS)
+    notebooks = [path for path in notebooks if path.name[:2] in lessons]
     with tempfile.TemporaryDirectory(prefix="bertlab-standin-") as scratch:
         workdir = args.workdir or Path(scratch)
         # This checkout's bertlab, in the builder and in every kernel.
@@ -140,22 +204,23 @@ def main(argv: list[str] | None = None) -> int:
             lesson = path.name[:2]
             load = os.getloadavg()[0]
             try:
-                seconds, used, slowest = run_notebook(path)
+                seconds, used, slowest, cells_run = run_notebook(path, full=args.full)
             except Exception as error:  # noqa: BLE001  (nbclient's CellExecutionError and kernel deaths alike)
                 failures.append(f"{path.name}: {str(error)[-3000:]}")
                 print(f"FAIL {path.name}", flush=True)
                 continue
             results.append({"notebook": path.name, "minutes": round(seconds / 60, 2), "load_1min_before": load,
-                            "models": used, "slowest_cells": slowest})
+                            "cells_run": cells_run, "models": used, "slowest_cells": slowest})
             problems = problems_with(lesson, used)
             failures += [f"{path.name}: {problem}" for problem in problems]
-            print(f"{'FAIL' if problems else 'ok  '} {path.name:<28} {seconds / 60:6.1f} min  "
+            print(f"{'FAIL' if problems else 'ok  '} {path.name:<28} {seconds / 60:6.1f} min  {cells_run:3d} cells  "
                   f"models: {sorted({(m['layers'], m['hidden']) for m in used})}", flush=True)
     total = sum(result["minutes"] for result in results)
     print(f"total notebook time {total:.1f} min")
     if args.json:
         args.json.write_text(json.dumps({"name": "bertbase_notebooks", "date": time.strftime("%Y-%m-%d"),
                                          "model": "bert-base-uncased stand-in (random weights)",
+                                         "cells": "every cell" if args.full else "model cells",
                                          "metrics": {"total_minutes": round(total, 1)}, "members": results}, indent=2) + "\n")
     for failure in failures:
         print(f"\n{failure}", file=sys.stderr)

@@ -44,6 +44,8 @@ SOLUTIONS = NOTEBOOKS / "solutions"
 
 HEADER_TAG = "bertlab-header"
 SOLUTION_ONLY_TAG = "solution-only"
+# Tags for the maintainers' checks only (tools/bertbase_notebooks.py), dropped from learner notebooks.
+MAINTAINER_TAGS = {"bertbase-skip"}
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -167,7 +169,12 @@ def learner_cell(cell, where: str):
     if SOLUTION_ONLY_TAG in _tags(cell):
         return None
     cell = copy.deepcopy(cell)
-    cell.get("metadata", {}).pop("execution", None)
+    metadata = cell.get("metadata", {})
+    metadata.pop("execution", None)
+    if MAINTAINER_TAGS & set(metadata.get("tags", [])):
+        metadata["tags"] = [tag for tag in metadata["tags"] if tag not in MAINTAINER_TAGS]
+        if not metadata["tags"]:
+            del metadata["tags"]
     if cell["cell_type"] == "code":
         source = stub_solutions(_source(cell), where)
         source = "\n".join(line for line in source.split("\n") if not NBVAL_MARKER.match(line))

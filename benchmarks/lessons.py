@@ -1,0 +1,97 @@
+"""A learner's wait: each solution notebook run top to bottom in full (not quick mode).
+
+    BERTLAB_DATA=/work/shared/data .venv/bin/python benchmarks/lessons.py [LESSON ...]   (make bench-lessons)
+
+For each notebook: wall minutes from the first cell to the last, the kernel's peak resident
+memory (``ru_maxrss`` of the kernel process, read in a cell appended at the end: the high-water
+mark of the whole run), the three slowest cells, and the 1-minute load before and after. Writes
+benchmarks/results/lessons.json; the README's lesson table reads it (tests/test_benchmarks.py
+keeps the two in step).
+
+The course's goal, stated in the README beside these figures: each lesson's full run within
+15 minutes and 4 GB on a 2-core laptop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from common import load_average, print_table, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "notebooks" / "solutions"
+GOAL_MINUTES, GOAL_GB = 15, 4
+REPORT_PREFIX = "BERTLAB_PEAK_RSS_KB "
+PEAK_CELL = f'import resource as _r; print("{REPORT_PREFIX}" + str(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss))'
+CELL_TIMEOUT_S = 3600
+
+
+def slowest_cells(notebook, count: int = 3) -> list[dict]:
+    from datetime import datetime
+
+    def when(stamp: str) -> datetime:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    timed = []
+    for index, cell in enumerate(notebook.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if timing.get("iopub.execute_input") and timing.get("shell.execute_reply"):
+            seconds = (when(timing["shell.execute_reply"]) - when(timing["iopub.execute_input"])).total_seconds()
+            timed.append({"cell": index, "seconds": round(seconds, 1), "first_line": cell.source.splitlines()[0][:80]})
+    return sorted(timed, key=lambda item: -item["seconds"])[:count]
+
+
+def run_lesson(path: Path) -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
+    load_before = load_average()
+    start = time.monotonic()
+    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    minutes = (time.monotonic() - start) / 60
+    text = "".join(o.get("text", "") for o in notebook.cells[-1].get("outputs", []))
+    peak_kb = int(text.split(REPORT_PREFIX, 1)[1].split()[0])
+    return {"notebook": path.name, "minutes": round(minutes, 2), "peak_rss_gb": round(peak_kb / 2**20, 2),
+            "load_1min_before": load_before, "load_1min_after": load_average(),
+            "slowest_cells": slowest_cells(notebook)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("lessons", nargs="*", help="lesson numbers (default: every lesson)")
+    parser.add_argument("--output-dir", type=Path, help="where lessons.json goes (default: benchmarks/results)")
+    args = parser.parse_args(argv)
+    paths = sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+    if args.lessons:
+        paths = [p for p in paths if p.name[:2] in {lesson.zfill(2) for lesson in args.lessons}]
+    os.environ["BERTLAB_QUICK"] = "0"  # the learner's full run
+    members = []
+    for path in paths:
+        member = run_lesson(path)
+        members.append(member)
+        print(f"{member['notebook']:<30} {member['minutes']:6.1f} min  {member['peak_rss_gb']:5.2f} GB peak  "
+              f"(load {member['load_1min_before']} -> {member['load_1min_after']})", flush=True)
+    over = [m["notebook"] for m in members if m["minutes"] > GOAL_MINUTES or m["peak_rss_gb"] > GOAL_GB]
+    metrics = {"total_minutes": round(sum(m["minutes"] for m in members), 1),
+               "max_peak_rss_gb": max(m["peak_rss_gb"] for m in members),
+               "goal_minutes_per_lesson": GOAL_MINUTES, "goal_gb_per_lesson": GOAL_GB}
+    from bertlab.models import default_model_name
+
+    write_result("lessons", default_model_name(), metrics, directory=args.output_dir, members=members,
+                 over_goal=over, mode="full (BERTLAB_QUICK=0)",
+                 notes="Wall time from the first cell to the last with nbclient; peak RSS of the kernel process.")
+    print_table("Lessons in full", [(m["notebook"], f"{m['minutes']:.1f} min, {m['peak_rss_gb']:.2f} GB") for m in members])
+    if over:
+        print(f"over the goal ({GOAL_MINUTES} min, {GOAL_GB} GB): {', '.join(over)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
