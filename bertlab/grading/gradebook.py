@@ -33,9 +33,9 @@ student for the same lesson are flagged with both scores; the one with more poin
 
 **Empty is not zero**: a lesson without a notebook, or whose notebook could not be scored (an
 error of the run: unreadable, data missing), leaves its cells empty and is flagged; ``max``
-still counts it, so ``percent`` treats a missing notebook as no points. A student with a
-notebook that could not be scored gets an empty ``total`` and ``percent``: the run must be
-repeated, the learner has not earned a zero.
+still counts it, so ``percent`` treats a missing notebook as no points. A student whose counted
+notebook for a lesson could not be scored gets an empty ``total`` and ``percent``: the run must
+be repeated, the learner has not earned a zero.
 
 **Flags** (what a teacher should look at, joined by "; "): an exercise that called the course's
 own answer (``bertlab....``: no points), a cell that could not run (and a graded cell that could
