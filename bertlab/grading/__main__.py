@@ -1,7 +1,8 @@
 """Score notebooks from a terminal, one learner or a whole class.
 
     python -m bertlab.grading score notebooks/01_installation.ipynb
-    python -m bertlab.grading score submissions/ --lesson 03 --csv grades.csv
+    python -m bertlab.grading score submissions/ --gradebook gradebook.csv --csv audit.csv
+    python -m bertlab.grading score /autograder/submission --lesson 02 --gradescope /autograder/results/results.json
 
 Each notebook is scored in its own process (:mod:`bertlab.grading.worker`), several at a time
 (``--jobs``, default: the number of CPUs): the graders compute their expected answers first,
@@ -9,14 +10,24 @@ then the notebook's cells run by the scoring rule (imports, ``def``/``class`` st
 literal constants only; see :mod:`bertlab.grading.cells`), then each exercise is graded. What a
 notebook does (``sys.exit``, ``os.chdir``, patching NumPy or the grader, an endless loop) stays
 in its process; ``--timeout`` limits each cell and grader, ``--notebook-timeout`` kills the
-whole process.
+whole process. When a notebook's process ends, its process group is killed too, so nothing it
+started outlives its scoring.
 
 Prints a table per notebook and ``TOTAL x/y points``; ``--json`` prints JSON instead (only
-the scorer writes to stdout); ``--csv FILE`` writes a gradebook: one row per notebook and
-exercise and a ``TOTAL`` row per notebook. Exit status: 0 whatever the score, 1 with
-``--fail-under PERCENT`` when the total is below it, 2 when something could not be scored (an
-unreadable notebook, an unknown lesson, data or installation missing: an error of the run,
-never a zero for the learner).
+the scorer writes to stdout). Files, written once every notebook's processes are gone, each
+through a temporary file in its folder and ``os.replace`` (a reader sees the old file or the
+whole new one), see :mod:`bertlab.grading.gradebook`:
+
+* ``--gradebook FILE.csv``: one row per student, a column per exercise in lesson order, lesson
+  totals, total, max, percent, flags (who a notebook belongs to: ``--student-id-from``, ``--roster``);
+* ``--csv FILE``: the long form, for audit: one row per notebook and exercise and a ``TOTAL``
+  row per notebook, with the student it was counted for;
+* ``--gradescope FILE.json``: one notebook in Gradescope's autograder results format.
+
+Exit status: 0 whatever the score, 1 with ``--fail-under PERCENT`` when the total is below it,
+2 when something could not be scored (an unreadable notebook, an unknown lesson, data or
+installation missing: an error of the run, never a zero for the learner) or a file could not be
+written.
 """
 from __future__ import annotations
 
@@ -24,6 +35,8 @@ import argparse
 import concurrent.futures
 import csv
 import glob
+import io
+import itertools
 import json
 import os
 import re
@@ -35,7 +48,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bertlab.grading import cells
+from bertlab.grading import cells, gradebook
 
 _NOTEBOOK_NAME = re.compile(r"(?:^|[^\d])(\d\d)_")
 
@@ -121,16 +134,29 @@ def lesson_of(path: Path, nb: dict | None = None, lesson: str | None = None) -> 
 def expand(paths: list[str]) -> list[Path]:
     """Notebook paths from the arguments: files, folders (searched recursively) and glob patterns
     (``submissions/**/*.ipynb``, for shells that do not expand ``**``)."""
-    found: list[Path] = []
+    return [path for path, _ in expand_with_roots(paths)]
+
+
+def expand_with_roots(paths: list[str]) -> list[tuple[Path, Path]]:
+    """(notebook, root) pairs as :func:`expand` finds them; root is the folder argument it was
+    found in, the part of a glob pattern before its first wildcard, or a named notebook's folder
+    (the student id rule, :func:`bertlab.grading.gradebook.student_id`, looks at the folders
+    between the two)."""
+    found: dict[Path, Path] = {}
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts)
+            for p in sorted(path.rglob("*.ipynb")):
+                if ".ipynb_checkpoints" not in p.parts:
+                    found.setdefault(p, path)
         elif not path.exists() and glob.has_magic(arg):
-            found.extend(Path(p) for p in sorted(glob.glob(arg, recursive=True)) if ".ipynb_checkpoints" not in p)
+            fixed = Path(*[part for part in itertools.takewhile(lambda part: not glob.has_magic(part), path.parts)])
+            for p in sorted(glob.glob(arg, recursive=True)):
+                if ".ipynb_checkpoints" not in p:
+                    found.setdefault(Path(p), fixed)
         else:
-            found.append(path)
-    return list(dict.fromkeys(found))
+            found.setdefault(path, path.parent)
+    return list(found.items())
 
 
 def _worker_env(jobs: int) -> dict:
@@ -179,6 +205,7 @@ def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = Fal
             os.killpg(process.pid, signal.SIGKILL)  # the whole group: a learner's child processes too
             out, _ = process.communicate()
             stopped = f"stopped after {notebook_timeout:g} s (--notebook-timeout): the notebook's code did not end"
+        _kill_group(process.pid)
         if verbose:
             log.seek(0)
             printed = log.read().strip()
@@ -201,6 +228,8 @@ def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = Fal
             score.error, score.run_error = f"cannot score: {event.get('message')}", True
         elif kind == "note":
             score.cell_errors.append(str(event.get("message")))
+        elif kind == "flag":  # for checks of the scoring process (none sends it yet), shown to the teacher
+            score.flags.append(str(event.get("message")))
         elif kind == "result" and event.get("name") in by_name:
             g = by_name.pop(event["name"])
             points = min(int(event.get("points", 0)), g.points)
@@ -218,6 +247,17 @@ def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = Fal
         score.results.sort(key=lambda r: order[r.name])
     score.seconds = time.perf_counter() - start
     return score
+
+
+def _kill_group(pid: int) -> None:
+    """Kill what is left of a finished worker's process group: processes the notebook started
+    (``subprocess.Popen``) and left running. A process that left the group (``setsid``) escapes."""
+    try:
+        # The worker is reaped, but its pid stays taken as long as the group has members: this
+        # reaches the notebook's processes, or nothing (ESRCH).
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def score_all(paths: list[Path], *, jobs: int | None = None, **options) -> list[NotebookScore]:
@@ -245,20 +285,30 @@ def format_score(score: NotebookScore) -> str:
     return "\n".join(lines)
 
 
-CSV_COLUMNS = ["notebook", "lesson", "exercise", "points", "max_points", "status", "message"]
+CSV_COLUMNS = ["notebook", "lesson", "exercise", "points", "max_points", "status", "message", "student"]
 
 
-def write_csv(scores: list[NotebookScore], file) -> None:
-    """The gradebook: one row per notebook and exercise, then a TOTAL row per notebook."""
+def write_csv(scores: list[NotebookScore], file, students: dict[Path, str] | None = None) -> None:
+    """The long form (audit): one row per notebook and exercise, then a TOTAL row per notebook;
+    `students` ({path: student}, :func:`bertlab.grading.gradebook.assign_students`) fills the
+    last column, the student the notebook was counted for in ``--gradebook``."""
     writer = csv.writer(file)
     writer.writerow(CSV_COLUMNS)
     for s in scores:
+        student = (students or {}).get(Path(s.path), "")
         for r in s.results:
             message = "; ".join([r.message, *r.notes] if r.message else r.notes)
-            writer.writerow([s.path, s.lesson, r.name, r.points, r.max_points, r.status, message])
+            writer.writerow([s.path, s.lesson, r.name, r.points, r.max_points, r.status, message, student])
         status = "error" if s.error else "scored"
         message = "; ".join([*([s.error] if s.error else []), *s.flags, *s.cell_errors])
-        writer.writerow([s.path, s.lesson, "TOTAL", "" if s.run_error else s.points, s.max_points, status, message])
+        writer.writerow([s.path, s.lesson, "TOTAL", "" if s.run_error else s.points, s.max_points, status, message,
+                         student])
+
+
+def _text(write, *args) -> str:
+    buffer = io.StringIO(newline="")
+    write(args[0], buffer, *args[1:])
+    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,12 +317,28 @@ def main(argv: list[str] | None = None) -> int:
         description="Score lesson notebooks, each in its own process: runs only their definitions, then the graders.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("score", help="score notebooks and print a table per exercise and TOTAL x/y points")
+    s = sub.add_parser(
+        "score", help="score notebooks and print a table per exercise and TOTAL x/y points",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=STUDENT_ID_HELP)
     s.add_argument("notebooks", nargs="+", help="notebooks, folders (searched recursively) or glob patterns")
     s.add_argument("--fail-under", type=float, metavar="PERCENT", default=None,
                    help="exit 1 when the total is below PERCENT (default: always exit 0; scoring is not a test)")
     s.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
-    s.add_argument("--csv", type=Path, metavar="FILE", help="also write a gradebook: a row per notebook and exercise")
+    s.add_argument("--gradebook", type=Path, metavar="FILE.csv",
+                   help="write the gradebook: one row per student (student, lessonNN.exercise points in lesson "
+                        "order, lessonNN total, total, max, percent, flags)")
+    s.add_argument("--csv", type=Path, metavar="FILE",
+                   help="write the long form, for audit: a row per notebook and exercise, a TOTAL row per notebook, "
+                        "the student it was counted for")
+    s.add_argument("--gradescope", type=Path, metavar="FILE.json",
+                   help="write Gradescope's autograder results (one test per exercise) for the one notebook scored, "
+                        "e.g. /autograder/results/results.json")
+    s.add_argument("--student-id-from", choices=gradebook.STUDENT_RULES, default="auto",
+                   help="where the gradebook takes the student id from (default auto; see below)")
+    s.add_argument("--roster", type=Path, metavar="FILE.csv",
+                   help="a CSV with the columns path,student: the student of each notebook (or folder of notebooks); "
+                        "wins over --student-id-from")
     s.add_argument("--lesson", type=normalize_lesson, metavar="NN", default=None,
                    help="grade every notebook as lesson NN (default: its check cells, else its NN_ name)")
     s.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
@@ -284,18 +350,31 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("-v", "--verbose", action="store_true", help="show what the scored cells printed (on stderr)")
     args = parser.parse_args(argv)
 
-    paths = expand(args.notebooks)
+    # Everything that can be refused is refused before scoring, which may take minutes.
+    for option in ("gradebook", "csv", "gradescope"):
+        target = getattr(args, option)
+        if target is not None and not (target.parent if str(target.parent) else Path(".")).is_dir():
+            parser.error(f"--{option} {target}: the folder {target.parent} does not exist")
+    roster = None
+    if args.roster is not None:
+        try:
+            roster = gradebook.read_roster(args.roster)
+        except (OSError, ValueError, UnicodeDecodeError) as error:
+            parser.error(f"--roster: {error}")
+    found = expand_with_roots(args.notebooks)
+    paths = [path for path, _ in found]
     if not paths:
         print("no notebooks found in: " + " ".join(args.notebooks), file=sys.stderr)
         return 2
+    if args.gradescope is not None and len(paths) != 1:
+        parser.error(f"--gradescope writes the results of one submission, but {len(paths)} notebooks were found: "
+                     + ", ".join(map(str, paths[:5])) + (" ..." if len(paths) > 5 else ""))
+
     scores = score_all(paths, jobs=args.jobs, lesson=args.lesson, verbose=args.verbose,
                        timeout=args.timeout or None, notebook_timeout=args.notebook_timeout or None)
     points = sum(s.points for s in scores)
     max_points = sum(s.max_points for s in scores)
     run_errors = [s for s in scores if s.run_error]
-    if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as file:
-            write_csv(scores, file)
     if args.json:
         payload = {"notebooks": [s.to_dict() for s in scores], "points": points, "max_points": max_points,
                    "errors": len(run_errors)}
@@ -307,11 +386,46 @@ def main(argv: list[str] | None = None) -> int:
         print(f"TOTAL {points}/{max_points} points" + (f" ({len(run_errors)} notebook(s) not scored)" if run_errors else ""))
     for s in run_errors:
         print(f"{s.path}: {s.error}", file=sys.stderr)
-    if run_errors:
+
+    # Last, once every notebook's processes are gone (score_all has waited for each, and killed its group).
+    students, student_flags = gradebook.assign_students(found, args.student_id_from, roster)
+    if roster:
+        unused = gradebook.unused_roster_entries(roster, paths)
+        if unused:
+            print(f"--roster: {len(unused)} path(s) match no scored notebook: {', '.join(unused[:5])}", file=sys.stderr)
+    outputs = []
+    if args.gradebook:
+        outputs.append((args.gradebook, lambda: _text(gradebook.write_gradebook, scores, students, student_flags)))
+    if args.csv:
+        outputs.append((args.csv, lambda: _text(write_csv, scores, students)))
+    if args.gradescope:
+        outputs.append((args.gradescope, lambda: json.dumps(gradebook.gradescope_results(scores[0]), indent=2,
+                                                            ensure_ascii=False) + "\n"))
+    not_written = False
+    for target, text in outputs:
+        try:
+            gradebook.write_atomically(target, text())
+        except (OSError, ValueError) as error:
+            print(f"{target}: not written: {error}", file=sys.stderr)
+            not_written = True
+    if run_errors or not_written:
         return 2
     if args.fail_under is not None and max_points and 100 * points / max_points < args.fail_under:
         return 1
     return 0
+
+
+STUDENT_ID_HELP = """\
+student id (--gradebook, --csv): --roster FILE.csv (path,student; a path may name a folder)
+wins; else, with --student-id-from auto:
+  submissions/alice/01_installation.ipynb -> alice   (the first folder below the folder scored)
+  submissions/alice_01_installation.ipynb -> alice   (the file name before the lesson number)
+  alice/01_installation.ipynb given alone -> alice   (the file keeps the course's name: its folder)
+--student-id-from folder keeps the folder rules, file the file name rule. Notebooks of one
+student fill one row; two for one lesson are flagged and the one with more points counts.
+flags: the course's own answer used, a cell that could not run, a notebook stopped or not
+scored, another lesson in its check cells, a lesson with no notebook, two for one lesson.
+"""
 
 
 if __name__ == "__main__":
