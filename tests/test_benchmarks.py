@@ -146,3 +146,37 @@ def test_lesson_benchmark_reports_the_kernels_peak_memory_and_the_slowest_cell(t
     assert 0.58 <= member["peak_rss_gb"] < 2.0  # the high-water mark, although the block was freed
     assert member["slowest_cells"][0]["cell"] == 1 and member["slowest_cells"][0]["seconds"] >= 1.4
     assert 0 < member["minutes"] < 2
+
+
+def test_readme_and_contributing_quote_the_committed_lesson_and_ci_figures():
+    """The lesson table's minutes and memory and the CI stage table come from benchmarks/results."""
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "readme_figures.py"), "--check"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lessons = json.loads((ROOT / "benchmarks" / "results" / "lessons.json").read_text())
+    for member in lessons["members"]:
+        row = next(line for line in readme.splitlines() if line.startswith(f"| {member['notebook'][:2]} | ["))
+        assert f"| {member['minutes']:.1f} min | {member['peak_rss_gb']:.1f} GB" in row
+
+
+def test_readme_figure_blocks_are_rebuilt_from_the_results_files(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_figures", ROOT / "tools" / "readme_figures.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    (tmp_path / "lessons.json").write_text(json.dumps({
+        "date": "2026-12-02", "over_goal": ["05_x.ipynb"],
+        "metrics": {"goal_minutes_per_lesson": 15, "goal_gb_per_lesson": 4},
+        "members": [{"notebook": "01_x.ipynb", "minutes": 1.24, "peak_rss_gb": 1.26, "load_1min_before": 0.5},
+                    {"notebook": "05_x.ipynb", "minutes": 16.0, "peak_rss_gb": 2.0, "load_1min_before": 1.5}]}))
+    monkeypatch.setattr(tool, "RESULTS", tmp_path)
+    text = ("<!-- generated: lesson-table -->\n| # | lesson | you will | full run | peak |\n|---|---|---|---|---|\n"
+            "| 01 | [One](a) | learn | 9 min | 9 GB |\n| 05 | [Five](b) | more | | |\n<!-- end: lesson-table -->\n"
+            "goal:\n<!-- generated: lesson-goal -->\nold\n<!-- end: lesson-goal -->\n")
+    out = tool.render(text)
+    assert "| 01 | [One](a) | learn | 1.2 min | 1.3 GB |" in out
+    assert "| 05 | [Five](b) | more | 16.0 min | 2.0 GB (over the goal) |" in out
+    assert "over it: 05 (16.0 min, 2.0 GB) (measured 2026-12-02, 1-minute load 0.5–1.5" in out
+    assert tool.render(out) == out
