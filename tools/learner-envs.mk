@@ -1,5 +1,7 @@
 # Tests of the course where learners run it (included by the Makefile; needs VENV, BIN and `setup`).
-#   make test-colab    Colab's image in .venv-colab (Python 3.13, TF 2.20): setup cells + solution notebooks
+#   make test-colab    Colab's image in .venv-colab (Python 3.13, TF 2.20): setup cells, the learner
+#                      notebooks' Run All, the solutions' answers scored
+#   make test-colab-nbval  (maintainers) the same, then the solution notebooks under nbval there
 #   make test-browser  JupyterLab in Debian's Chromium: lesson 01 run, hint seen, answer typed, pass line seen
 COLAB_VENV := .venv-colab
 COLAB_STAMP := $(COLAB_VENV)/.colab-image-installed
@@ -11,7 +13,7 @@ COLAB_SKIP ?=
 PLAYWRIGHT := playwright==1.65.2
 LEARNER_PYTEST = $(BIN)/python -m pytest -ra -p no:cacheprovider --durations=20
 
-.PHONY: colab-env test-colab test-browser
+.PHONY: colab-env test-colab test-colab-nbval test-browser
 
 # Rebuilt from scratch only when the image file changes; the tests reset it to the image each run.
 $(COLAB_STAMP): $(COLAB_IMAGE)
@@ -24,6 +26,11 @@ colab-env: $(COLAB_STAMP)
 
 test-colab: setup $(COLAB_STAMP)
 	COLAB_NOTEBOOKS=$(COLAB_NOTEBOOKS) COLAB_SKIP=$(COLAB_SKIP) $(LEARNER_PYTEST) tests_learner/test_colab_setup.py
+
+# Maintainers: the solution notebooks' stored outputs compared in Colab's image too (CI compares
+# them once, in .venv: see CONTRIBUTING.md).
+test-colab-nbval: setup $(COLAB_STAMP)
+	COLAB_NOTEBOOKS=$(COLAB_NOTEBOOKS) $(LEARNER_PYTEST) tests_learner/test_colab_setup.py tests_learner/test_colab_nbval.py
 
 test-browser: setup
 	@tools/browser/ensure-chromium.sh
