@@ -317,6 +317,15 @@ def skipping_the_embedding_layer(vectors_a, vectors_b):
     return 1 + int(np.argmin(cosine[1:])) if len(cosine) > 1 else 0
 
 
+@wrong_answer("most_different_layer", hint="case 'answer is the last layer': got")
+def skipping_the_last_layer(vectors_a, vectors_b):
+    # range(len - 1) instead of range(len): never returns the last row. The old cases rejected it
+    # too, but with a hint about dot products; the named case says what happened.
+    a, b = np.asarray(vectors_a, dtype=np.float64), np.asarray(vectors_b, dtype=np.float64)
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return int(np.argmin(cosine[:-1])) if len(cosine) > 1 else 0
+
+
 @wrong_answer("most_different_layer", hint="smallest in absolute value")
 def lowest_absolute_cosine(vectors_a, vectors_b):
     # Treats a cosine near 0 as "furthest apart"; passed while every case's cosines were positive.
