@@ -59,6 +59,18 @@ def check_python(version_info=sys.version_info) -> Check:
     return Check("Python", FAIL, version, "use Python 3.11 (tested; 3.10-3.13 work): see the README")
 
 
+def check_platform(problem: Callable[[], str | None] | None = None) -> Check:
+    """FAIL on a computer the pinned requirements cannot install on (Windows, Intel macOS...), with the way out."""
+    from bertlab import env
+
+    found = (problem or env.platform_problem)()
+    name = env.platform_name()
+    if found is None:
+        return Check("computer", OK, name)
+    reason, _, way_out = found.partition(". ")
+    return Check("computer", FAIL, f"{name}: {reason.split(': ', 1)[-1]}", way_out or found)
+
+
 def check_package(name: str, distribution: str, version_of=installed_version, fix: str = INSTALL_HINT) -> Check:
     version = version_of(distribution)
     return Check(name, OK, version) if version else Check(name, FAIL, "not installed", fix)
@@ -260,7 +272,7 @@ def run_checks() -> list[Check]:
     packages.append(check_package("tensorflow-hub", "tensorflow-hub"))
     packages.append(check_transformers())
     packages.append(check_package("keras-bert", "keras-bert"))
-    checks = [check_python(), *confirm_imports(packages)]
+    checks = [check_platform(), check_python(), *confirm_imports(packages)]
     checks.append(check_keras2())
     checks.append(check_gpus())
     checks += check_embedded_model()
