@@ -256,12 +256,17 @@ def check_data() -> list[Check]:
     return checks
 
 
-def check_hubs(reason: Callable[[str], str | None] = models.unreachable_reason) -> list[Check]:
+def check_hubs(reason: Callable[[str], str | None] | None = None) -> list[Check]:
+    """TF Hub: does BERT-base's preprocessor handle answer with a model (Kaggle may answer 403 or a web
+    page)? Hugging Face: does a connection open? ``reason(url)`` replaces both probes (tests)."""
+    tf_hub = models.MODELS["bert-base-uncased"].hub_preprocess
+    probes = (("TF Hub", tf_hub, reason or models.hub_handle_problem),
+              ("Hugging Face Hub", "https://huggingface.co", reason or models.unreachable_reason))
     checks = []
-    for name, url in (("TF Hub", "https://tfhub.dev"), ("Hugging Face Hub", "https://huggingface.co")):
-        problem = reason(url)
+    for name, url, probe in probes:
+        problem = probe(url)
         if problem:
-            checks.append(Check(name, WARN, f"unreachable ({problem[:60]})", "offline is fine: the embedded model and local data work"))
+            checks.append(Check(name, WARN, f"unreachable ({problem[:90]})", "offline is fine: the embedded model and local data work"))
         else:
             checks.append(Check(name, OK, "reachable"))
     return checks
