@@ -120,6 +120,40 @@ def select_keras2() -> None:
     os.environ.update(KERAS2_VARIABLES)
 
 
+class Keras3ObjectError(TypeError):
+    """A Keras 3 object (from ``import keras``) was handed to code built on tf-keras (Keras 2)."""
+
+
+def keras_of(obj) -> str | None:
+    """Which Keras ``obj`` belongs to, from the modules of its class and base classes: ``"keras 3"``
+    (``keras``, ``keras.src...``), ``"tf_keras"`` (Keras 2, what ``tf.keras`` is after ``import bertlab``),
+    or None (not a Keras object: a string, a number, a transformers or TF Hub object)."""
+    modules = [cls.__module__ or "" for cls in type(obj).__mro__]
+    if any(module == "keras" or module.startswith("keras.") for module in modules):
+        return "keras 3"
+    if any(module == "tf_keras" or module.startswith("tf_keras.") for module in modules):
+        return "tf_keras"
+    return None
+
+
+def require_tf_keras(obj, what: str) -> None:
+    """Raise :class:`Keras3ObjectError` when ``obj`` (described as ``what``: "the optimizer", "callbacks[0]")
+    is a Keras 3 object; the course's models are tf-keras models, which fail deep inside Keras with it."""
+    if keras_of(obj) != "keras 3":
+        return
+    cls = type(obj)
+    public = cls.__module__.replace("keras.src.", "keras.").split(".")[:2]
+    example = {"optimizers": "tf.keras.optimizers.Adam(...)", "layers": "tf.keras.layers.Dense(...)",
+               "callbacks": "tf.keras.callbacks.EarlyStopping(...)", "models": "tf.keras.Model(...)"}.get(
+        public[1] if len(public) > 1 else "", f"tf.keras.{cls.__name__}(...)")
+    raise Keras3ObjectError(
+        f"{what} is a Keras 3 object ({cls.__module__}.{cls.__qualname__}), made after `import keras`. The course's "
+        f"models are tf-keras (Keras 2) models, which cannot use Keras 3 objects. Make it with tf.keras (for example "
+        f"{example}) or tf_keras instead: after `import bertlab`, tf.keras is Keras 2, but `import keras` still "
+        "gives Keras 3."
+    )
+
+
 def check_keras2() -> str:
     """Import TensorFlow and confirm that ``tf.keras`` is tf-keras; return its version."""
     import tensorflow as tf
