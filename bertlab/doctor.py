@@ -266,7 +266,7 @@ def check_hubs(reason: Callable[[str], str | None] | None = None) -> list[Check]
     for name, url, probe in probes:
         problem = probe(url)
         if problem:
-            checks.append(Check(name, WARN, f"unreachable ({problem[:90]})", "offline is fine: the embedded model and local data work"))
+            checks.append(Check(name, WARN, f"not available ({problem[:90]})", "offline is fine: the embedded model and local data work"))
         else:
             checks.append(Check(name, OK, "reachable"))
     return checks

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -313,6 +314,8 @@ def _http_reason(error: Exception, timeout: float) -> str:
     reason = getattr(error, "reason", error)
     if isinstance(error, (TimeoutError, socket.timeout)) or isinstance(reason, (TimeoutError, socket.timeout)):
         return f"the server sent nothing for {timeout:g} s (timed out)"
+    if isinstance(error, http.client.HTTPException):  # a malformed answer, or one cut short
+        return f"the server's answer broke off ({type(error).__name__}: {error})"
     return f"could not connect ({type(reason).__name__}: {reason})"
 
 
@@ -341,7 +344,7 @@ def hub_handle_problem(handle: str, timeout: float | None = None) -> str | None:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             kind = response.headers.get_content_type()
             head = response.read(512)
-    except (urllib.error.URLError, OSError) as error:  # HTTPError is a URLError; timeouts are OSErrors
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:  # HTTPError is a URLError; timeouts are OSErrors
         return _http_reason(error, timeout)
     if head.startswith(_GZIP_MAGIC) or head[257:262] == b"ustar":
         return None
@@ -380,7 +383,7 @@ def _loading_hub(handle: str, load, timeout: float | None):
     try:
         with _hub_timeout(timeout):
             return load()
-    except (urllib.error.URLError, TimeoutError, socket.timeout) as error:
+    except (urllib.error.URLError, TimeoutError, socket.timeout, http.client.HTTPException) as error:
         raise HubLoadError(hub_failure_message(handle, _http_reason(error, timeout))) from error
     except OSError as error:
         # tensorflow_hub: "<url> does not appear to be a valid module." when the body is no tar archive.

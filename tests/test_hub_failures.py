@@ -36,6 +36,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404, "Not Found")
         elif route == "html":
             self._send(HTML, "text/html; charset=utf-8")
+        elif route == "hangup":
+            self.close_connection = True  # the connection closes with no answer at all
         elif route == "stall":
             self.server.release.wait(STALL_S)  # an open connection that never answers
         elif route == "model":
@@ -97,6 +99,7 @@ FAILURES = {
     "missing": r"HTTP 404 Not Found",
     "html": r"answered with a web page \(text/html\), not a model archive",
     "stall": r"sent nothing for 0\.5 s \(timed out\)",
+    "hangup": r"answer broke off \(RemoteDisconnected",
 }
 
 
