@@ -37,6 +37,8 @@ RESTART_HINT = (
 SUPPORTED_PLATFORMS = ("Linux x86_64", "Linux aarch64", "macOS arm64 (12 or newer)")
 COLAB = "Google Colab (any browser; see the README's \"Which computer?\")"
 MACOS_MINIMUM = (12, 0)
+# TensorFlow 2.21's wheels are built for these Pythons (the doctor's PYTHON_RANGE says the same).
+PYTHON_RANGE = ((3, 10), (3, 13))
 
 
 def platform_problem(system: str | None = None, machine: str | None = None, mac_version: str | None = None,
@@ -75,20 +77,32 @@ def platform_problem(system: str | None = None, machine: str | None = None, mac_
             f"{', '.join(SUPPORTED_PLATFORMS)} only. Use {COLAB}.")
 
 
+def python_problem(version_info=sys.version_info) -> str | None:
+    """None for a Python that TensorFlow 2.21 has wheels for (3.10 to 3.13), else what to do."""
+    low, high = PYTHON_RANGE
+    if low <= tuple(version_info[:2]) <= high:
+        return None
+    version = ".".join(map(str, version_info[:2]))
+    return (f"Python {version}: TensorFlow 2.21 publishes wheels for Python 3.10 to 3.13 only, so pip would find none. "
+            "Install Python 3.11 (the tested one) and run `make lab PYTHON=python3.11`.")
+
+
 def platform_name(system: str | None = None, machine: str | None = None) -> str:
     """``"Linux x86_64"``, ``"macOS arm64"``, ``"Windows amd64"``...: the names the README's table uses."""
     system = platform.system() if system is None else system
     machine = platform.machine() if machine is None else machine
-    return f"{ {'Darwin': 'macOS'}.get(system, system) } {machine.lower()}".strip()
+    shown = "macOS" if system == "Darwin" else system
+    return f"{shown} {machine.lower()}".strip()
 
 
 def platform_check_main() -> int:
-    """``python bertlab/env.py``: exit 1 with the reason on a computer the course cannot install on.
+    """``python -I bertlab/env.py``: exit 1 with the reason on a computer the course cannot install on.
 
     Runs with the system Python before pip (the Makefile's first step), so it imports the
-    standard library only: run as a file, this module does not import the package.
+    standard library only: run as a file, this module does not import the package. ``-I`` keeps
+    ``bertlab/`` itself off ``sys.path``, so none of its modules can shadow a standard one.
     """
-    problem = platform_problem()
+    problem = platform_problem() or python_problem()
     if problem:
         print(f"bertlab cannot be installed on this computer ({platform_name()}).\n{problem}", file=sys.stderr)
         return 1

@@ -95,6 +95,13 @@ def test_the_makefile_check_passes_silently_here():
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
 
+def test_a_python_without_tensorflow_wheels_is_stopped_too():
+    assert env.python_problem((3, 11, 7)) is None and env.python_problem((3, 13, 0)) is None
+    assert env.python_problem((3, 14, 1)).startswith("Python 3.14: TensorFlow 2.21 publishes wheels for Python 3.10 to 3.13")
+    assert "make lab PYTHON=python3.11" in env.python_problem((3, 9, 18))
+    assert env.PYTHON_RANGE == doctor.PYTHON_RANGE
+
+
 # --- tools/platforms.py, with pip's answers recorded -----------------------------------------------
 
 PIP_NO_WHEEL = (
