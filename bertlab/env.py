@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
 import sys
 import warnings
@@ -28,6 +29,84 @@ RESTART_HINT = (
     "Restart the kernel (or the Python process) and run `import bertlab` before "
     "importing tensorflow, keras, tensorflow_hub or transformers."
 )
+
+
+# --- Which computers the course installs on ------------------------------------------------------
+# Checked by tools/platforms.py (CI): the whole requirements.txt resolves to wheels on PyPI for
+# these, for Python 3.11. Elsewhere a wheel is missing, so `make lab` would fail inside pip.
+SUPPORTED_PLATFORMS = ("Linux x86_64", "Linux aarch64", "macOS arm64 (12 or newer)")
+COLAB = "Google Colab (any browser; see the README's \"Which computer?\")"
+MACOS_MINIMUM = (12, 0)
+# TensorFlow 2.21's wheels are built for these Pythons (the doctor's PYTHON_RANGE says the same).
+PYTHON_RANGE = ((3, 10), (3, 13))
+
+
+def platform_problem(system: str | None = None, machine: str | None = None, mac_version: str | None = None,
+                     sys_platform: str | None = None) -> str | None:
+    """None when the course's pinned requirements install on this computer, else one line saying why not
+    and what to do instead. The arguments default to this machine (``platform.system()``,
+    ``platform.machine()``, ``platform.mac_ver()[0]``, ``sys.platform``)."""
+    system = platform.system() if system is None else system
+    machine = (platform.machine() if machine is None else machine).lower()
+    sys_platform = sys.platform if sys_platform is None else sys_platform
+    intel = machine in ("x86_64", "amd64")
+    arm = machine in ("arm64", "aarch64")
+    if system == "Windows" or sys_platform in ("win32", "cygwin", "msys") or system.startswith(("CYGWIN", "MSYS", "MINGW")):
+        return ("Windows: tensorflow-text, which the course's TF Hub preprocessor needs, has had no Windows build "
+                "since 2.10 (pip stops with \"No matching distribution found for tensorflow-text\"). Run the course "
+                "in WSL2 (Ubuntu; then `make lab` there) or in Google Colab.")
+    if system == "Linux":
+        # aarch64: TensorFlow 2.21 and tensorflow-text 2.21.1 publish manylinux_2_27_aarch64 wheels.
+        if intel or arm:
+            return None
+        return f"Linux on {machine or 'an unknown processor'}: TensorFlow publishes Linux wheels for x86_64 and aarch64 only. Use {COLAB}."
+    if system == "Darwin":
+        if intel:
+            return ("macOS on Intel (x86_64), or an x86_64 Python under Rosetta: TensorFlow's last Intel-Mac wheel is 2.16 "
+                    "(the course needs 2.21). On an Apple-silicon Mac install an arm64 Python (python.org or Homebrew) and run "
+                    f"`make lab` again; on an Intel Mac, use {COLAB}.")
+        if arm:
+            version = platform.mac_ver()[0] if mac_version is None else mac_version
+            parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+            if parts and parts < MACOS_MINIMUM:
+                return (f"macOS {version}: TensorFlow 2.21's Mac wheels need macOS 12 or newer. Update macOS, or "
+                        f"use {COLAB}.")
+            return None
+        return f"macOS on {machine or 'an unknown processor'}: no TensorFlow wheel. Use {COLAB}."
+    return (f"{system or sys_platform} on {machine or 'an unknown processor'}: the course installs on "
+            f"{', '.join(SUPPORTED_PLATFORMS)} only. Use {COLAB}.")
+
+
+def python_problem(version_info=sys.version_info) -> str | None:
+    """None for a Python that TensorFlow 2.21 has wheels for (3.10 to 3.13), else what to do."""
+    low, high = PYTHON_RANGE
+    if low <= tuple(version_info[:2]) <= high:
+        return None
+    version = ".".join(map(str, version_info[:2]))
+    return (f"Python {version}: TensorFlow 2.21 publishes wheels for Python 3.10 to 3.13 only, so pip would find none. "
+            "Install Python 3.11 (the tested one) and run `make lab PYTHON=python3.11`.")
+
+
+def platform_name(system: str | None = None, machine: str | None = None) -> str:
+    """``"Linux x86_64"``, ``"macOS arm64"``, ``"Windows amd64"``...: the names the README's table uses."""
+    system = platform.system() if system is None else system
+    machine = platform.machine() if machine is None else machine
+    shown = "macOS" if system == "Darwin" else system
+    return f"{shown} {machine.lower()}".strip()
+
+
+def platform_check_main() -> int:
+    """``python -I bertlab/env.py``: exit 1 with the reason on a computer the course cannot install on.
+
+    Runs with the system Python before pip (the Makefile's first step), so it imports the
+    standard library only: run as a file, this module does not import the package. ``-I`` keeps
+    ``bertlab/`` itself off ``sys.path``, so none of its modules can shadow a standard one.
+    """
+    problem = platform_problem() or python_problem()
+    if problem:
+        print(f"bertlab cannot be installed on this computer ({platform_name()}).\n{problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 class Keras3LoadedError(RuntimeError):
@@ -53,6 +132,40 @@ def select_keras2() -> None:
             f"which TF Hub layers, transformers' TF classes and keras-bert do not support. {RESTART_HINT}"
         )
     os.environ.update(KERAS2_VARIABLES)
+
+
+class Keras3ObjectError(TypeError):
+    """A Keras 3 object (from ``import keras``) was handed to code built on tf-keras (Keras 2)."""
+
+
+def keras_of(obj) -> str | None:
+    """Which Keras ``obj`` belongs to, from the modules of its class and base classes: ``"keras 3"``
+    (``keras``, ``keras.src...``), ``"tf_keras"`` (Keras 2, what ``tf.keras`` is after ``import bertlab``),
+    or None (not a Keras object: a string, a number, a transformers or TF Hub object)."""
+    modules = [cls.__module__ or "" for cls in type(obj).__mro__]
+    if any(module == "keras" or module.startswith("keras.") for module in modules):
+        return "keras 3"
+    if any(module == "tf_keras" or module.startswith("tf_keras.") for module in modules):
+        return "tf_keras"
+    return None
+
+
+def require_tf_keras(obj, what: str) -> None:
+    """Raise :class:`Keras3ObjectError` when ``obj`` (described as ``what``: "the optimizer", "callbacks[0]")
+    is a Keras 3 object; the course's models are tf-keras models, which fail deep inside Keras with it."""
+    if keras_of(obj) != "keras 3":
+        return
+    cls = type(obj)
+    public = cls.__module__.replace("keras.src.", "keras.").split(".")[:2]
+    example = {"optimizers": "tf.keras.optimizers.Adam(...)", "layers": "tf.keras.layers.Dense(...)",
+               "callbacks": "tf.keras.callbacks.EarlyStopping(...)", "models": "tf.keras.Model(...)"}.get(
+        public[1] if len(public) > 1 else "", f"tf.keras.{cls.__name__}(...)")
+    raise Keras3ObjectError(
+        f"{what} is a Keras 3 object ({cls.__module__}.{cls.__qualname__}), made after `import keras`. The course's "
+        f"models are tf-keras (Keras 2) models, which cannot use Keras 3 objects. Make it with tf.keras (for example "
+        f"{example}) or tf_keras instead: after `import bertlab`, tf.keras is Keras 2, but `import keras` still "
+        "gives Keras 3."
+    )
 
 
 def check_keras2() -> str:
@@ -229,3 +342,7 @@ def quiet_native_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+if __name__ == "__main__":
+    sys.exit(platform_check_main())

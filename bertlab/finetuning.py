@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from bertlab.env import require_tf_keras
 from bertlab.preprocessing import TRANSFORMERS_KEYS, check_max_length, encode_texts, max_positions
 
 INPUT_NAMES = TRANSFORMERS_KEYS  # the functional classifier's inputs, in the order a list call means
@@ -280,7 +281,10 @@ def compile_classifier(model, *, peak_lr: float = 5e-5, total_steps: int, warmup
     """Compile with AdamW + warm-up/decay, cross-entropy on logits and accuracy.
 
     ``optimizer`` replaces the AdamW that :func:`create_optimizer` would build (then ``peak_lr``,
-    ``total_steps``, ``warmup_ratio`` and ``weight_decay`` are not used)."""
+    ``total_steps``, ``warmup_ratio`` and ``weight_decay`` are not used).
+    Raises :class:`bertlab.env.Keras3ObjectError` for a Keras 3 model or optimizer (from ``import keras``)."""
+    require_tf_keras(model, "the model")
+    require_tf_keras(optimizer, "the optimizer")
     model.compile(
         optimizer=optimizer or create_optimizer(peak_lr, total_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -499,7 +503,11 @@ def train_classifier(model, train_data, validation_data=None, *, epochs: int = 3
     ``class_weight`` ({class: weight}) weights the loss per class, e.g. for rare spam.
     ``restore_best=False`` trains all ``epochs`` and keeps the last weights: no checkpoint, no
     early stopping, nothing chosen on validation (how seeds are compared in benchmarks/mrpc.py).
+    A Keras 3 model or callback (from ``import keras``) raises :class:`bertlab.env.Keras3ObjectError`.
     """
+    require_tf_keras(model, "the model")
+    for i, callback in enumerate(callbacks):
+        require_tf_keras(callback, f"callbacks[{i}]")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
     batches_per_epoch = steps_per_epoch or count_batches(train_data)
@@ -592,6 +600,7 @@ def takes_strings(model) -> bool:
 
 def logits_of(model, inputs, training: bool = False):
     """The logits of a Keras functional model or a transformers model (whose output has ``.logits``)."""
+    require_tf_keras(model, "the model")
     outputs = model(inputs, training=training)
     return getattr(outputs, "logits", outputs)
 
@@ -603,8 +612,10 @@ def predict(model, texts, text_pair=None, *, tokenizer=None, batch_size: int = 3
     than ``max_length`` tokens are cut (for a TF Hub model that takes strings: its own
     ``seq_length``) and a :class:`~bertlab.preprocessing.TruncationWarning` says how many.
     Errors: ``ValueError`` for ``max_length`` beyond the model's position embeddings (checked
-    before anything runs) and for a text with no word pieces (nothing to classify).
+    before anything runs) and for a text with no word pieces (nothing to classify);
+    :class:`bertlab.env.Keras3ObjectError` for a Keras 3 model (from ``import keras``).
     """
+    require_tf_keras(model, "the model")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     strings = takes_strings(model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -270,14 +271,145 @@ def hub_handles(model: str | ModelSpec | None = None) -> dict[str, str]:
         if folder.is_dir() and any(folder.iterdir()):  # tensorflow_hub's own test for "already downloaded"
             _warn_if_standin(spec, folder)
             continue
-        problem = unreachable_reason(handle)
+        problem = hub_handle_problem(handle)
         if problem:
-            raise ModelUnavailableError(
-                f"{spec.name} comes from TF Hub ({handle}), which is neither in the TF Hub cache ({folder}) nor "
-                f"reachable: {problem}. Connect to the internet, or use the embedded model: unset BERTLAB_MODEL "
-                f"or set BERTLAB_MODEL={DEFAULT_MODEL}."
-            )
+            raise HubLoadError(hub_failure_message(handle, problem, spec))
     return handles
+
+
+class HubLoadError(ModelUnavailableError):
+    """A TF Hub handle could not be loaded; the message names the handle, the cache folder and the fixes."""
+
+
+# Seconds without a byte before a TF Hub (Kaggle) server counts as stalled, checking a handle or downloading it.
+HUB_TIMEOUT_S = 30.0
+# TF Hub's compressed format is a gzipped tar: these are its first bytes (an uncompressed tar has "ustar" at 257).
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def hub_failure_message(handle: str, problem: str, spec: ModelSpec | None = None) -> str:
+    """One paragraph for a learner: which handle, why, where the cache is, and the three ways out."""
+    folder = hub_module_dir(handle)
+    who = f"{spec.name} comes from TF Hub ({handle}), which" if spec else f"The TF Hub handle {handle}"
+    return (
+        f"{who} is neither in the TF Hub cache ({folder}) nor downloadable: {problem}. Ways out: use the embedded "
+        f"model (unset BERTLAB_MODEL or set BERTLAB_MODEL={DEFAULT_MODEL}); or put a downloaded copy of the model "
+        f"(the unpacked SavedModel folder) at {folder}, or point TFHUB_CACHE_DIR at a cache that has it; or try "
+        "again later online."
+    )
+
+
+def _http_reason(error: Exception, timeout: float) -> str:
+    """What a learner should read for a failed request to a TF Hub handle."""
+    import urllib.error
+
+    if isinstance(error, urllib.error.HTTPError):
+        why = {
+            403: "the server refused it (HTTP 403 Forbidden): TF Hub handles now redirect to Kaggle, which answers 403 "
+                 "to some networks and for some models (tensorflow/hub#932)",
+            404: "no model at that address (HTTP 404 Not Found): check the handle's spelling and version",
+            429: "too many requests (HTTP 429): the server is rate-limiting this network",
+        }
+        return why.get(error.code, f"the server answered HTTP {error.code} ({error.reason})")
+    reason = getattr(error, "reason", error)
+    if isinstance(error, (TimeoutError, socket.timeout)) or isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"the server sent nothing for {timeout:g} s (timed out)"
+    if isinstance(error, http.client.HTTPException):  # a malformed answer, or one cut short
+        return f"the server's answer broke off ({type(error).__name__}: {error})"
+    return f"could not connect ({type(reason).__name__}: {reason})"
+
+
+def hub_handle_problem(handle: str, timeout: float | None = None) -> str | None:
+    """None when ``handle`` answers like a TF Hub model, else why not, in words.
+
+    Asks what ``tensorflow_hub`` asks (``<handle>?tf-hub-format=compressed``, following redirects
+    to Kaggle) and reads the first bytes only: an HTTP error (403, 404...), a web page instead of a
+    gzipped archive, or ``timeout`` seconds (default :data:`HUB_TIMEOUT_S`) without an answer is a problem.
+    Local paths are checked for existence.
+    """
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    timeout = HUB_TIMEOUT_S if timeout is None else timeout
+    if not handle.startswith(("http://", "https://")):
+        return None if Path(handle).exists() else f"no such folder {handle}"
+    problem = unreachable_reason(handle, timeout=min(timeout, 3.0))
+    if problem:
+        return f"could not connect ({problem})"
+    parts = urllib.parse.urlsplit(handle)
+    query = "&".join(q for q in (parts.query, "tf-hub-format=compressed") if q)
+    request = urllib.request.Request(urllib.parse.urlunsplit(parts._replace(query=query)))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            kind = response.headers.get_content_type()
+            head = response.read(512)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:  # HTTPError is a URLError; timeouts are OSErrors
+        return _http_reason(error, timeout)
+    if head.startswith(_GZIP_MAGIC) or head[257:262] == b"ustar":
+        return None
+    text = head.lstrip().lower()
+    if kind == "text/html" or text.startswith((b"<!doctype", b"<html", b"<")):
+        return (f"the server answered with a web page ({kind}), not a model archive: a login, consent or "
+                "error page (TF Hub handles now go through Kaggle)")
+    return f"the server's answer ({kind}, {len(head)} bytes) is not a TF Hub model archive"
+
+
+@contextlib.contextmanager
+def _hub_timeout(timeout: float):
+    """tensorflow_hub's downloads wait forever on a stalled server (``urlopen`` without a timeout): bound them."""
+    from tensorflow_hub import resolver
+
+    original = resolver.HttpResolverBase._call_urlopen
+
+    def with_timeout(self, request):
+        import urllib.request
+
+        context = getattr(self, "_context", None)
+        return urllib.request.urlopen(request, timeout=timeout, **({"context": context} if context else {}))
+
+    resolver.HttpResolverBase._call_urlopen = with_timeout
+    try:
+        yield
+    finally:
+        resolver.HttpResolverBase._call_urlopen = original
+
+
+def _loading_hub(handle: str, load, timeout: float | None):
+    import urllib.error
+
+    timeout = HUB_TIMEOUT_S if timeout is None else timeout
+    register_text_ops()
+    try:
+        with _hub_timeout(timeout):
+            return load()
+    except (urllib.error.URLError, TimeoutError, socket.timeout, http.client.HTTPException) as error:
+        raise HubLoadError(hub_failure_message(handle, _http_reason(error, timeout))) from error
+    except OSError as error:
+        # tensorflow_hub: "<url> does not appear to be a valid module." when the body is no tar archive.
+        if "does not appear to be a valid module" in str(error):
+            raise HubLoadError(hub_failure_message(
+                handle, "the server's answer is not a model archive (a web page or an error message instead)")) from error
+        raise
+
+
+def load_hub(handle: str, *, timeout: float | None = None, **kwargs):
+    """``hub.load(handle, **kwargs)``, with any download failure (HTTP 403/404, a web page instead of
+    the model, ``timeout`` seconds without a byte) raised as one :class:`HubLoadError` naming the
+    handle, its cache folder and the fixes."""
+    import tensorflow_hub as hub
+
+    return _loading_hub(handle, lambda: hub.load(handle, **kwargs), timeout)
+
+
+def hub_keras_layer(handle, *, timeout: float | None = None, **kwargs):
+    """``hub.KerasLayer(handle, **kwargs)`` with the failures of :func:`load_hub` made clear. ``handle`` may
+    also be a loaded object's callable (``preprocessor.tokenize``): then nothing is downloaded."""
+    import tensorflow_hub as hub
+
+    if not isinstance(handle, str):
+        return hub.KerasLayer(handle, **kwargs)
+    return _loading_hub(handle, lambda: hub.KerasLayer(handle, **kwargs), timeout)
 
 
 def hub_module_dir(handle: str, cache_dir: str | os.PathLike | None = None) -> Path:

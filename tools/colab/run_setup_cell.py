@@ -117,20 +117,45 @@ def _outputs_text(cell) -> list[dict]:
     return out
 
 
-def run(notebook: Path, checkout: Path, timeout: int = 1200) -> dict:
+# A Colab TPU runtime, imitated: TensorFlow is not installed there (googlecolab/backend-info,
+# pip-freeze.tpu.txt), so neither the module nor its metadata can be found; and pip may not install
+# anything, since the cell must stop before it gets there.
+TPU_PREAMBLE = """
+import importlib.metadata as _metadata
+sys.modules["tensorflow"] = None  # importlib.util.find_spec("tensorflow") -> None, `import tensorflow` fails
+_version = _metadata.version
+def _no_tensorflow(name):
+    if name.lower().replace("_", "-") in ("tensorflow", "tensorflow-cpu", "tf-keras", "tensorflow-text", "tensorflow-hub"):
+        raise _metadata.PackageNotFoundError(name)
+    return _version(name)
+_metadata.version = _no_tensorflow
+"""
+RUNTIMES = ("gpu", "tpu")
+
+
+def run(notebook: Path, checkout: Path, timeout: int = 1200, runtime: str = "gpu") -> dict:
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    index, source = find_setup_cell(nb)
+    result = run_source(source, checkout, timeout, runtime)
+    return {"notebook": str(notebook), "cell_index": index, **result}
+
+
+def run_source(source: str, checkout: Path, timeout: int = 1200, runtime: str = "gpu") -> dict:
+    """Run the setup cell ``source`` in a kernel of this interpreter as Colab would (``runtime="tpu"``:
+    as on a TPU runtime, which has no TensorFlow; pip then runs dry, from no index)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    index, source = find_setup_cell(nb)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime is one of {RUNTIMES}, not {runtime!r}")
     requirement = checkout_requirement(checkout)
     source_run = localise(source, requirement)
 
     preamble = (
         "# What Colab does before the first cell: google.colab is imported.\n"
         f"import sys\nsys.path.insert(0, {str(HERE)!r})\nimport google.colab\n"
-    )
+    ) + (TPU_PREAMBLE if runtime == "tpu" else "")
     run_nb = nbformat.v4.new_notebook()
     run_nb.cells = [
         nbformat.v4.new_code_cell(preamble),
@@ -140,12 +165,13 @@ def run(notebook: Path, checkout: Path, timeout: int = 1200) -> dict:
     bin_dir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")  # `!pip` finds this pip
     os.environ[INSTALL_VARIABLE] = requirement
+    if runtime == "tpu":
+        os.environ.update(PIP_DRY_RUN="1", PIP_NO_INDEX="1")
     result = {
-        "notebook": str(notebook),
-        "cell_index": index,
         "source": source,
         "source_run": source_run,
         "requirement": requirement,
+        "runtime": runtime,
     }
     with tempfile.TemporaryDirectory(prefix="bertlab-colab-content-") as content:
         client = NotebookClient(
@@ -171,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkout", type=Path, default=HERE.parents[1])
     parser.add_argument("--result", type=Path, help="write the result here as JSON (default: stdout)")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds the setup cell may take")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="gpu", help="tpu: as on Colab's TPU runtime (no TensorFlow)")
     args = parser.parse_args(argv)
-    result = run(args.notebook, args.checkout, args.timeout)
+    result = run(args.notebook, args.checkout, args.timeout, args.runtime)
     text = json.dumps(result, indent=1)
     if args.result:
         args.result.write_text(text, encoding="utf-8")
