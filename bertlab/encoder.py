@@ -78,12 +78,9 @@ def load_preprocessor(model: str | None = None):
 
 @functools.lru_cache(maxsize=2)
 def _load_preprocessor(model: str):
-    import tensorflow_hub as hub
-    import tensorflow_text  # noqa: F401  (registers the ops the preprocessing SavedModel uses)
+    from bertlab.models import hub_handles, hub_keras_layer
 
-    from bertlab.models import hub_handles
-
-    return hub.KerasLayer(hub_handles(model)["preprocess"], name="preprocessing")
+    return hub_keras_layer(hub_handles(model)["preprocess"], name="preprocessing")
 
 
 def load_encoder(model: str | None = None):
@@ -93,11 +90,9 @@ def load_encoder(model: str | None = None):
 
 @functools.lru_cache(maxsize=2)
 def _load_encoder(model: str):
-    import tensorflow_hub as hub
+    from bertlab.models import hub_handles, hub_keras_layer
 
-    from bertlab.models import hub_handles
-
-    return hub.KerasLayer(hub_handles(model)["encoder"], trainable=False, name="encoder")
+    return hub_keras_layer(hub_handles(model)["encoder"], trainable=False, name="encoder")
 
 
 def run_encoder(texts, *, model: str | None = None) -> dict:

@@ -174,22 +174,21 @@ def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs
     settings = dict(model=model, num_labels=num_labels, pairs=pairs, pooling=pooling, seq_length=seq_length,
                     dropout=dropout, trainable=trainable)
     import tensorflow_hub as hub
-    import tensorflow_text  # noqa: F401  (registers the preprocessor's ops)
 
-    from bertlab.models import hub_handles
+    from bertlab.models import hub_handles, hub_keras_layer, load_hub
 
     if pooling not in ("mean", "pooled"):
         raise ValueError(f"pooling must be 'mean' or 'pooled', not {pooling!r}.")
     check_max_length(seq_length, pairs=pairs)
     handles = hub_handles(model)
-    preprocessor = hub.load(handles["preprocess"])
+    preprocessor = load_hub(handles["preprocess"])
     names = ("text", "text_pair") if pairs else ("text",)
     inputs = [tf.keras.Input(shape=(), dtype=tf.string, name=name) for name in names]
     tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
     segments = [tokenize(text) for text in inputs]
     pack = hub.KerasLayer(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_length}, name="pack")
     encoder_inputs = pack(segments)
-    encoder = hub.KerasLayer(handles["encoder"], trainable=trainable, name="encoder")
+    encoder = hub_keras_layer(handles["encoder"], trainable=trainable, name="encoder")
     outputs = encoder(encoder_inputs)
     if pooling == "mean":
         pooled = masked_mean(outputs["sequence_output"], encoder_inputs["input_mask"])

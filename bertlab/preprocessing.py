@@ -475,12 +475,9 @@ def _transformers_way(first, second, seq_length, model):
 
 @functools.lru_cache(maxsize=4)
 def _hub_preprocessor(model: str | None):
-    import tensorflow_hub as hub
-    import tensorflow_text  # noqa: F401  (registers the ops the preprocessing SavedModel uses)
+    from bertlab.models import hub_handles, load_hub
 
-    from bertlab.models import hub_handles
-
-    return hub.load(hub_handles(model)["preprocess"])
+    return load_hub(hub_handles(model)["preprocess"])
 
 
 def _hub_way(first, second, seq_length, model):
