@@ -215,6 +215,7 @@ FAST_NEW_WRONG = [
     ("lesson04.mask_tokens", lesson04.mask_tokens_same_columns_in_every_row, "dispersion"),
     ("lesson04.mask_tokens", lesson04.mask_tokens_random_ids_from_the_batch, "of 676 in [0, 3052)"),
     ("lesson04.mask_tokens", lesson04.mask_tokens_in_place, "changed the ids"),
+    ("lesson04.mask_tokens", lesson04.mask_tokens_one_split_draw_per_row, "the count made [MASK] per row has dispersion"),
     ("lesson04.mask_tokens", lesson04.mask_tokens_skipping_the_first_and_last_column, "position (0, 0)"),
     ("lesson04.make_nsp_pairs", lesson04.make_nsp_pairs_from_the_following_document, "in 60 draws"),
     ("lesson04.make_nsp_pairs", lesson04.make_nsp_pairs_first_sentence_of_another_document, "were its sentence 0"),
@@ -246,11 +247,11 @@ def test_the_schedule_hint_names_the_step_the_value_and_the_expected_value():
 
 @pytest.mark.slow
 def test_the_other_tokenizer_changes_every_expected_prediction():
-    """Else ignoring the tokenizer could not show."""
+    """Else ignoring the tokenizer could not show: each differs by at least 5 times the grader's atol (1e-4)."""
     default = lesson05._pair_predictions()[0][3]
     shifted = lesson05._shifted_pair_predictions()
     for (_, _, _, want), (_, _, _, other) in zip(default, shifted):
-        assert np.abs(np.asarray(want) - np.asarray(other)).max() > 1e-3
+        assert np.abs(np.asarray(want) - np.asarray(other)).max() > 5e-4
 
 
 @pytest.mark.slow
@@ -263,7 +264,8 @@ def test_predict_pair_ignoring_its_tokenizer_fails_saying_how_often_it_was_calle
 @pytest.mark.parametrize("answer, measured", [
     (lesson05.classifier_with_a_fixed_adam, "learning rate at step 0 is 0.001, expected 0"),
     (lesson05.classifier_dropping_token_type_ids, "changed the logits by 0"),
-], ids=["fixed Adam(1e-3)", "token_type_ids dropped"])
+    (lesson05.classifier_without_dropout, "Dropout layers have rates []"),
+], ids=["fixed Adam(1e-3)", "token_type_ids dropped", "no dropout"])
 def test_a_new_wrong_classifier_fails_with_what_was_measured(answer, measured):
     result = core.grade("lesson05.build_classifier", answer)
     assert not result.passed and measured in result.message, result.message

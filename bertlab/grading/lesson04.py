@@ -191,6 +191,7 @@ def grade_mask_tokens(learner_fn):
     neighbours = []
     random_values, equal_pairs, pairs = [], 0, 0
     rows_selectable, column_counts, column_trials = [], [], []
+    split_counts = {"row": ([], []), "column": ([], [])}  # per row / column: chosen tokens made [MASK], chosen
     for k, ids in enumerate(batches):
         masked, labels = _call_mask(learner_fn, ids, seed=1000 + k)
         is_special, is_chosen = _check_rules(masked, labels, ids, SPECIAL_IDS, VOCAB_SIZE, f"batch {k}")
@@ -202,6 +203,10 @@ def grade_mask_tokens(learner_fn):
         both_selectable = ~is_special[:, :-1] & ~is_special[:, 1:]
         neighbours.extend(both_selectable.sum(axis=1).tolist())
         chosen_with_neighbour += int((is_chosen[:, :-1] & is_chosen[:, 1:] & both_selectable).sum())
+        made_mask = is_chosen & (masked == MASK)
+        for axis, key in ((1, "row"), (0, "column")):
+            split_counts[key][0].extend(made_mask.sum(axis=axis).tolist())
+            split_counts[key][1].extend(is_chosen.sum(axis=axis).tolist())
         new = masked[is_chosen]
         as_mask += int((new == MASK).sum())
         kept += int((new == ids[is_chosen]).sum())
@@ -228,6 +233,12 @@ def grade_mask_tokens(learner_fn):
             got = ", ".join(f"{k} {v:.1%}" for k, v in shares.items())
             raise GradingError(f"Of the chosen tokens: {got}; expected 80 % [MASK], 10 % random, 10 % unchanged "
                                f"(each within {tolerance:.1%} over {chosen} chosen tokens). Split with one uniform draw per chosen token.")
+    for key, (made, of) in split_counts.items():
+        statistic, mean, spread = binomial_dispersion(made, of, as_mask / chosen)
+        if statistic > mean + SIGMAS * spread:
+            raise GradingError(f"The chosen tokens of a {key} become [MASK] together: the count made [MASK] per {key} has "
+                               f"dispersion {statistic:.0f}, expected {mean:.0f} ± {SIGMAS * spread:.0f} for one "
+                               "independent draw per chosen token.")
     counts = sum((_call_mask(learner_fn, fixed, seed=7000 + k)[1] != IGNORE_INDEX).astype(int)
                  for k in range(SEEDS_PER_POSITION))
     positions = counts[~np.isin(fixed, SPECIAL_IDS)]
@@ -379,6 +390,18 @@ def mask_tokens_random_ids_from_the_batch(ids, special_ids, mask_id, vocab_size,
     ordinary = np.unique(ids[~np.isin(ids, special_ids)])  # each of the batch's words once
     masked[replaced] = rng.choice(ordinary, size=int(replaced.sum()))
     return masked, labels
+
+
+@wrong_answer("mask_tokens", hint="of a row become [MASK] together")
+def mask_tokens_one_split_draw_per_row(ids, special_ids, mask_id, vocab_size, rng):
+    """Each row's chosen tokens all become [MASK], all random or all kept: 80/10/10 over the batch."""
+    ids = np.asarray(ids)
+    chosen = ~np.isin(ids, special_ids) & (rng.random(ids.shape) < 0.15)
+    draw = np.repeat(rng.random((ids.shape[0], 1)), ids.shape[1], axis=1)
+    masked = np.where(chosen & (draw < 0.8), mask_id, ids)
+    random_pos = chosen & (draw >= 0.8) & (draw < 0.9)
+    masked[random_pos] = rng.integers(0, vocab_size, size=int(random_pos.sum()))
+    return masked, np.where(chosen, ids, IGNORE_INDEX)
 
 
 @wrong_answer("mask_tokens", hint="changed the ids array it was given")

@@ -245,6 +245,10 @@ def grade_build_classifier(learner_fn):
                                "SparseCategoricalCrossentropy(from_logits=True)") from None
         if not np.isclose(got, want, rtol=1e-3):
             raise GradingError("the loss does not match logits: use SparseCategoricalCrossentropy(from_logits=True)")
+        rates = [float(layer.rate) for layer in model.layers if isinstance(layer, tf.keras.layers.Dropout)]
+        if not any(np.isclose(rate, 0.1) for rate in rates):
+            raise GradingError(f"the model's own Dropout layers have rates {rates}, expected a "
+                               "tf.keras.layers.Dropout(0.1) between the pooling and the Dense layer")
         trainable = {id(w) for w in model.trainable_weights}
         frozen = [w.name for w in encoder.trainable_weights if id(w) not in trainable] if encoder.trainable else ["all"]
         encoder_weights = {id(w) for w in encoder.weights}
@@ -284,7 +288,7 @@ def grade_build_classifier(learner_fn):
 
 
 def _reference_classifier(encoder, num_labels, peak_lr, total_steps, *, softmax=False, freeze=False,
-                          pooling="mean", units=None, optimizer=None, token_types=True):
+                          pooling="mean", units=None, optimizer=None, token_types=True, dropout=0.1):
     """The lesson's answer, with switches for the classic mistakes below."""
     import tensorflow as tf
 
@@ -305,7 +309,7 @@ def _reference_classifier(encoder, num_labels, peak_lr, total_steps, *, softmax=
         pooled = tf.reduce_sum(hidden * mask, axis=1) / tf.reduce_sum(mask, axis=1)
     else:  # the plain mean over every position, padding included
         pooled = tf.reduce_mean(hidden, axis=1)
-    pooled = tf.keras.layers.Dropout(0.1)(pooled)
+    pooled = tf.keras.layers.Dropout(dropout)(pooled) if dropout else pooled
     outputs = tf.keras.layers.Dense(units or num_labels, activation="softmax" if softmax else None)(pooled)
     model = tf.keras.Model(inputs, outputs)
     model.compile(optimizer=optimizer or create_optimizer(peak_lr, total_steps),
@@ -345,6 +349,11 @@ def classifier_with_a_fixed_adam(encoder, num_labels, peak_lr, total_steps):
 def classifier_dropping_token_type_ids(encoder, num_labels, peak_lr, total_steps):
     """Declares the token_type_ids input (the names check passes) and never gives it to the encoder."""
     return _reference_classifier(encoder, num_labels, peak_lr, total_steps, token_types=False)
+
+
+@wrong_answer("build_classifier", hint="Dropout layers have rates []")
+def classifier_without_dropout(encoder, num_labels, peak_lr, total_steps):
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, dropout=0)
 
 
 @right_answer("build_classifier", why="[CLS] pooling: last_hidden_state[:, 0]")
