@@ -1,8 +1,13 @@
 """Graders for lesson 04, "Pretraining tasks": masking, next-sentence pairs, the masked-LM loss.
 
-The masking and the pairs are random, so they are graded statistically over many seeded
-draws: rates within stated tolerances, and rules (special tokens and padding never chosen,
-labels only where chosen, random sentences never from the same document) on every draw.
+The masking and the pairs are random, so they are graded statistically over many seeded draws,
+with BERT's own special ids and vocabulary: rates within stated tolerances (4 standard deviations
+of the counts drawn, computed exactly: binomial, with the fourth moment for dispersions), every
+random choice tested as random (independent across rows, positions and seeds; replacements
+uniform over the vocabulary; random sentences from every other document, uniformly within it),
+and rules (special tokens and padding never chosen, labels only where chosen, random sentences
+never from the same document, inputs left unchanged) on every draw of seeded batches and of named
+edge cases (a batch of one, rows without specials, all-padding rows, a single column, label 0...).
 """
 from __future__ import annotations
 

@@ -244,7 +244,8 @@ def grade_build_classifier(learner_fn):
             raise GradingError(f"the loss cannot score integer labels against logits ({type(error).__name__}): use "
                                "SparseCategoricalCrossentropy(from_logits=True)") from None
         if not np.isclose(got, want, rtol=1e-3):
-            raise GradingError("the loss does not match logits: use SparseCategoricalCrossentropy(from_logits=True)")
+            raise GradingError(f"the loss does not match logits: model.loss gives {got:.4f} on the model's logits, "
+                               f"SparseCategoricalCrossentropy(from_logits=True) gives {want:.4f}")
         rates = [float(layer.rate) for layer in model.layers if isinstance(layer, tf.keras.layers.Dropout)]
         if not any(np.isclose(rate, 0.1) for rate in rates):
             raise GradingError(f"the model's own Dropout layers have rates {rates}, expected a "
@@ -253,7 +254,9 @@ def grade_build_classifier(learner_fn):
         frozen = [w.name for w in encoder.trainable_weights if id(w) not in trainable] if encoder.trainable else ["all"]
         encoder_weights = {id(w) for w in encoder.weights}
         if not encoder.trainable or not any(id(w) in encoder_weights for w in model.trainable_weights) or len(frozen) > 4:
-            raise GradingError("the encoder is frozen: fine-tuning trains the pretrained encoder too (leave it trainable)")
+            raise GradingError(f"the encoder is frozen: {len(frozen) if frozen != ['all'] else 'all'} of its "
+                               f"{len(encoder.weights)} weights are not among the model's trainable weights; fine-tuning "
+                               "trains the pretrained encoder too (leave it trainable)")
         padded = _batch(np.random.default_rng(7), [0, 1, 1, 0, 1, 0], 10, padding=6)
         short = {key: value[:, :10] for key, value in padded.items()}
         change = float(np.abs(_logits(model, padded) - _logits(model, short)).max())

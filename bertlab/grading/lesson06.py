@@ -278,7 +278,7 @@ def grade_layer_features(learner_fn):
             got = np.asarray(got.numpy() if hasattr(got, "numpy") else got, dtype=np.float64)
             if got.shape != want.shape:
                 if how == "concat_last_four" and got.shape == want.shape[:1] + (want.shape[1] // 4,):
-                    raise GradingError("concat_last_four: put the four layers side by side on the hidden axis "
+                    raise GradingError(f"{name}, concat_last_four: put the four layers side by side on the hidden axis "
                                        f"(np.concatenate(..., axis=-1)), giving (batch, 4 × hidden) = {want.shape}")
                 raise GradingError(f"{name}, {how}: expected shape {want.shape} (batch, features), got {got.shape}")
             if np.allclose(got, want, rtol=1e-4, atol=1e-4):
@@ -298,12 +298,12 @@ def grade_layer_features(learner_fn):
                                    "real tokens are where attention_mask is 1, wherever they are")
             first_four = _reference_features(states[:4], mask, how)
             if how != "last" and np.allclose(got, first_four, rtol=1e-4, atol=1e-4):
-                raise GradingError(f"{how}: those are the first four entries (the embedding layer and layers 1-3): "
+                raise GradingError(f"{name}, {how}: those are the first four entries (the embedding layer and layers 1-3): "
                                    "take the LAST four, hidden_states[-4:]")
             if how == "sum_last_four" and np.allclose(got, want / 4, rtol=1e-4, atol=1e-4):
-                raise GradingError("sum_last_four: add the four layers (the BERT paper's 'sum'), do not average them")
+                raise GradingError(f"{name}, sum_last_four: add the four layers (the BERT paper's 'sum'), do not average them")
             if how == "last" and np.allclose(got, _masked_mean(states[0], mask), rtol=1e-4, atol=1e-4):
-                raise GradingError("last: hidden_states[0] is the embedding layer's output; the last layer is hidden_states[-1]")
+                raise GradingError(f"{name}, last: hidden_states[0] is the embedding layer's output; the last layer is hidden_states[-1]")
             raise GradingError(f"{name}, {how}: differs from the masked mean over real tokens of "
                                + {"last": "hidden_states[-1]", "sum_last_four": "sum(hidden_states[-4:])",
                                   "concat_last_four": "each of hidden_states[-4:], concatenated"}[how])
