@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from bertlab.grading.core import GradingError, grader, wrong_answer
+from bertlab.grading.core import GradingError, grader, right_answer, wrong_answer
 
 _RNG = np.random.default_rng(505)
 
@@ -20,7 +20,16 @@ _RNG = np.random.default_rng(505)
 # ---------------------------------------------------------------------------------------
 # warmup_linear_decay(step, peak_lr, warmup_steps, total_steps) -> learning rate at step
 # ---------------------------------------------------------------------------------------
-SCHEDULES = [(5e-5, 34, 345), (1e-3, 0, 50), (2e-5, int(_RNG.integers(5, 30)), int(_RNG.integers(200, 400)))]
+SCHEDULES = [  # (name, peak_lr, warmup_steps, total_steps): named edge cases, then a seeded one
+    ("the lesson's: 10 % warm-up of 345 steps", 5e-5, 34, 345),
+    ("no warm-up (warmup_steps=0)", 1e-3, 0, 50),
+    ("warm-up over the whole run (warmup_steps=total_steps)", 3e-4, 20, 20),
+    ("a one-step warm-up", 2e-5, 1, 7),
+    ("a single step, no warm-up", 1e-4, 0, 1),
+    ("odd sizes, a peak with more decimals", 3.7125e-5, 13, 101),
+    ("seeded", 2e-5, int(_RNG.integers(5, 30)), int(_RNG.integers(200, 400))),
+]
+PAST_END = 20  # steps checked after total_steps
 
 
 def _reference_schedule(step, peak_lr, warmup_steps, total_steps):
@@ -29,27 +38,44 @@ def _reference_schedule(step, peak_lr, warmup_steps, total_steps):
     return peak_lr * max(0.0, (total_steps - step) / max(total_steps - warmup_steps, 1))
 
 
+def _allowed_rates(step, peak_lr, warmup_steps, total_steps) -> tuple[float, ...]:
+    """The rates the exercise's text allows at `step`: one, except where warm-up ends at total_steps
+    (warmup_steps=total_steps): that step is both the peak and the end, so peak_lr or 0."""
+    if warmup_steps and step == warmup_steps == total_steps:
+        return (peak_lr, 0.0)
+    return (_reference_schedule(step, peak_lr, warmup_steps, total_steps),)
+
+
+def _schedule_steps(warmup: int, total: int) -> list[int]:
+    """Every step of the first 60 and around each corner (warm-up's end, total_steps), every 5th
+    elsewhere, up to PAST_END steps after the end."""
+    corners = {s + d for s in (warmup, total) for d in (-2, -1, 0, 1, 2)}
+    steps = set(range(min(total, 60))) | set(range(0, total + PAST_END, 5)) | corners | {total + PAST_END - 1}
+    return sorted(s for s in steps if 0 <= s < total + PAST_END)
+
+
 @grader("warmup_linear_decay", points=2,
         uses=["bertlab.finetuning.warmup_linear_decay", "bertlab.finetuning.WarmupLinearDecay"])
 def grade_warmup_linear_decay(learner_fn):
-    """Every step of three schedules (one without warm-up), past the end too, within 1e-9 relative."""
-    for peak, warmup, total in SCHEDULES:
-        for step in range(0, total + 20):
+    """The named schedules (no warm-up, warm-up over the whole run, one step, odd sizes) at every step
+    near their corners and every 5th elsewhere, up to 20 steps past the end, within 1e-6 relative."""
+    for name, peak, warmup, total in SCHEDULES:
+        for step in _schedule_steps(warmup, total):
             got = float(learner_fn(step, peak, warmup, total))
-            want = _reference_schedule(step, peak, warmup, total)
-            if np.isclose(got, want, rtol=1e-6, atol=peak * 1e-9):
+            allowed = _allowed_rates(step, peak, warmup, total)
+            if any(np.isclose(got, want, rtol=1e-6, atol=peak * 1e-9) for want in allowed):
                 continue
-            where = f"step {step} (peak_lr={peak}, warmup_steps={warmup}, total_steps={total})"
+            want = " or ".join(f"{w:.7g}" for w in allowed)
+            where = f"{name}: step {step} (peak_lr={peak}, warmup_steps={warmup}, total_steps={total})"
             if step < warmup:
-                hint = "during warm-up the rate rises linearly from 0 at step 0 to peak_lr at step warmup_steps"
+                rule = "during warm-up the rate rises linearly from 0 at step 0 to peak_lr at step warmup_steps"
             elif step > total:
-                hint = "after total_steps the rate stays at 0 (never negative)"
+                rule = "after total_steps the rate stays at 0 (never negative)"
             elif warmup == 0 and step == 0:
-                hint = "with warmup_steps=0 there is no warm-up: start at peak_lr (and avoid dividing by 0)"
+                rule = "with warmup_steps=0 there is no warm-up: the rate starts at peak_lr"
             else:
-                hint = ("after warm-up the rate decays linearly from peak_lr at step warmup_steps "
-                        "to 0 at step total_steps")
-            raise GradingError(f"{where}: got {got:.3g}, expected {want:.3g}; {hint}")
+                rule = "after warm-up the rate decays linearly from peak_lr at step warmup_steps to 0 at step total_steps"
+            raise GradingError(f"{where}: got {got:.7g}, expected {want}; {rule}")
 
 
 @wrong_answer("warmup_linear_decay", hint="warm-up")
@@ -69,6 +95,28 @@ def decay_below_zero(step, peak_lr, warmup_steps, total_steps):
     if warmup_steps and step < warmup_steps:
         return peak_lr * step / warmup_steps
     return peak_lr * (total_steps - step) / (total_steps - warmup_steps)
+
+
+@wrong_answer("warmup_linear_decay", hint="ZeroDivisionError")
+def decay_dividing_by_total_minus_warmup(step, peak_lr, warmup_steps, total_steps):
+    """Right wherever warm-up ends before total_steps; divides by zero where it ends at total_steps."""
+    if step < warmup_steps:
+        return peak_lr * step / warmup_steps
+    return peak_lr * max(0.0, (total_steps - step) / (total_steps - warmup_steps))
+
+
+@right_answer("warmup_linear_decay", why="np.interp over the schedule's corners, a NumPy float returned")
+def schedule_by_interpolation(step, peak_lr, warmup_steps, total_steps):
+    if warmup_steps == 0:
+        return np.interp(step, [0, total_steps], [peak_lr, 0.0])
+    return np.interp(step, [0, warmup_steps, total_steps], [0.0, peak_lr, 0.0])
+
+
+@right_answer("warmup_linear_decay", why="min of the rise and the fall, clipped to [0, peak_lr]")
+def schedule_as_min_of_rise_and_fall(step, peak_lr, warmup_steps, total_steps):
+    rise = step / warmup_steps if warmup_steps else 1.0
+    fall = (total_steps - step) / max(total_steps - warmup_steps, 1)
+    return peak_lr * min(max(min(rise, fall), 0.0), 1.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,14 +143,17 @@ def _tiny_encoder(seed: int):
 
 
 def _batch(rng, labels, length: int, padding: int = 0):
-    """Token ids whose class is told by one token (id 5 + label), padded with ``padding`` extra positions."""
-    n = len(labels)
-    real = rng.integers(3, length - 1, size=n)
-    ids = rng.integers(10, 40, size=(n, length + padding))
+    """Token ids whose class every real token tells (class c draws its words from its own range of
+    ids, and the first token, in [CLS]'s place, is 1 + c), padded with ``padding`` extra positions:
+    [CLS] pooling, the pooler and mean pooling all learn it in 8 steps (loss x 0.05 to 0.35 on the
+    tiny encoder, against the 0.8 required), where a class told by one token only was learnt by
+    mean pooling alone."""
+    n, labels = len(labels), np.asarray(labels)
+    real = rng.integers(4, length + 1, size=n)
+    words = 10 + 10 * labels[:, None] + rng.integers(0, 10, size=(n, length + padding))
     mask = (np.arange(length + padding)[None, :] < real[:, None]).astype(np.int32)
-    ids[:, 0] = 1  # a stand-in for [CLS]
-    ids[np.arange(n), 1 + rng.integers(0, 2, size=n)] = 5 + np.asarray(labels)
-    ids = np.where(mask == 1, ids, 0).astype(np.int32)
+    words[:, 0] = 1 + labels  # the first token tells the class too: [CLS] pooling learns it as fast as the mean
+    ids = np.where(mask == 1, words, 0).astype(np.int32)
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
@@ -113,16 +164,57 @@ def _model_inputs(model) -> dict:
     return names
 
 
+def _learning_rate_at(optimizer, step: int) -> float:
+    """The learning rate `optimizer` applies at `step`: a schedule's value there, or the constant."""
+    import tensorflow as tf
+
+    rate = getattr(optimizer, "_learning_rate", None)
+    if rate is None:
+        rate = getattr(optimizer, "_hyper", {}).get("learning_rate")
+    if rate is None:
+        rate = optimizer.learning_rate
+    if isinstance(rate, tf.keras.optimizers.schedules.LearningRateSchedule):
+        return float(rate(step))
+    if callable(rate) and not isinstance(rate, tf.Variable):
+        return float(rate())
+    return float(tf.keras.backend.get_value(rate))
+
+
+# (num_labels, peak_lr, total_steps) of the builds the grader checks; the first is also trained.
+CLASSIFIER_BUILDS = [(2, 3e-3, 40), (3, 7e-4, 123)]
+
+
+def _expected_rates(peak_lr: float, total_steps: int) -> dict[int, float]:
+    """The course optimizer's rate (ft.create_optimizer: 10 % warm-up, then linear decay) at a few steps."""
+    from bertlab.finetuning import WarmupLinearDecay
+
+    warmup = int(round(0.1 * total_steps))
+    schedule = WarmupLinearDecay(peak_lr, total_steps, warmup)
+    steps = sorted({0, max(warmup // 2, 1), warmup, (warmup + total_steps) // 2, total_steps - 1, total_steps + 3})
+    return {step: float(schedule(step)) for step in steps}
+
+
+def _logits(model, batch) -> np.ndarray:
+    import tensorflow as tf
+
+    out = model(batch, training=False)
+    return tf.cast(getattr(out, "logits", out), tf.float32).numpy()
+
+
 @grader("build_classifier", points=3, uses=["bertlab.finetuning.build_functional_classifier"])
 def grade_build_classifier(learner_fn):
-    """Inputs, logits of shape (batch, num_labels), a loss that matches logits, a trainable encoder, pooling that
-    ignores padding, and a few training steps that lower the loss on a tiny separable batch."""
+    """Two builds (2 labels, peak 3e-3 over 40 steps; 3 labels, 7e-4 over 123): inputs, logits of shape
+    (batch, num_labels), a loss that matches logits, a trainable encoder, pooling that ignores padding,
+    logits that depend on token_type_ids, the optimizer's learning rate at six steps (the course's
+    warm-up and linear decay for that peak_lr and total_steps); then 8 training steps of the first
+    on a batch every allowed pooling ([CLS], pooler, masked mean) can learn lower its loss."""
     import tensorflow as tf
 
     rng = np.random.default_rng(5050)
-    for num_labels in (2, 3):
+    trained = None
+    for num_labels, peak_lr, total_steps in CLASSIFIER_BUILDS:
         encoder = _tiny_encoder(seed=num_labels)
-        model = learner_fn(encoder, num_labels, 3e-3, 40)
+        model = learner_fn(encoder, num_labels, peak_lr, total_steps)
         if not isinstance(model, tf.keras.Model):
             raise GradingError(f"return the Keras model, got {type(model).__name__}")
         inputs = _model_inputs(model)
@@ -135,13 +227,11 @@ def grade_build_classifier(learner_fn):
         if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
             raise GradingError("compile the model (model.compile(optimizer=..., loss=...)) before returning it")
         batch = _batch(rng, [0, 1, 1, 0, 1, 0], 10)
-        logits = model(batch, training=False)
-        logits = getattr(logits, "logits", logits)
-        if tuple(logits.shape) != (6, num_labels):
-            hint = " (one output unit per class, even for two classes)" if logits.shape[-1] == 1 else ""
+        values = _logits(model, batch)
+        if values.shape != (6, num_labels):
+            hint = " (one output unit per class, even for two classes)" if values.shape[-1] == 1 else ""
             raise GradingError(f"for {num_labels} labels the output is (batch, num_labels) = (6, {num_labels}), "
-                               f"got {tuple(logits.shape)}{hint}")
-        values = tf.cast(logits, tf.float32).numpy()
+                               f"got {values.shape}{hint}")
         if np.all(values >= 0) and np.allclose(values.sum(axis=-1), 1.0, atol=1e-4):
             raise GradingError("the model outputs probabilities (a softmax): output logits (no activation on the last "
                                "Dense layer) and let the loss take from_logits=True")
@@ -154,51 +244,78 @@ def grade_build_classifier(learner_fn):
             raise GradingError(f"the loss cannot score integer labels against logits ({type(error).__name__}): use "
                                "SparseCategoricalCrossentropy(from_logits=True)") from None
         if not np.isclose(got, want, rtol=1e-3):
-            raise GradingError("the loss does not match logits: use SparseCategoricalCrossentropy(from_logits=True)")
+            raise GradingError(f"the loss does not match logits: model.loss gives {got:.4f} on the model's logits, "
+                               f"SparseCategoricalCrossentropy(from_logits=True) gives {want:.4f}")
+        rates = [float(layer.rate) for layer in model.layers if isinstance(layer, tf.keras.layers.Dropout)]
+        if not any(np.isclose(rate, 0.1) for rate in rates):
+            raise GradingError(f"the model's own Dropout layers have rates {rates}, expected a "
+                               "tf.keras.layers.Dropout(0.1) between the pooling and the Dense layer")
         trainable = {id(w) for w in model.trainable_weights}
         frozen = [w.name for w in encoder.trainable_weights if id(w) not in trainable] if encoder.trainable else ["all"]
         encoder_weights = {id(w) for w in encoder.weights}
         if not encoder.trainable or not any(id(w) in encoder_weights for w in model.trainable_weights) or len(frozen) > 4:
-            raise GradingError("the encoder is frozen: fine-tuning trains the pretrained encoder too (leave it trainable)")
+            raise GradingError(f"the encoder is frozen: {len(frozen) if frozen != ['all'] else 'all'} of its "
+                               f"{len(encoder.weights)} weights are not among the model's trainable weights; fine-tuning "
+                               "trains the pretrained encoder too (leave it trainable)")
         padded = _batch(np.random.default_rng(7), [0, 1, 1, 0, 1, 0], 10, padding=6)
         short = {key: value[:, :10] for key, value in padded.items()}
-        long_logits = tf.cast(getattr(model(padded, training=False), "logits", model(padded, training=False)), tf.float32)
-        short_logits = tf.cast(getattr(model(short, training=False), "logits", model(short, training=False)), tf.float32)
-        if not np.allclose(long_logits.numpy(), short_logits.numpy(), atol=1e-4):
-            raise GradingError("more padding changed the logits: the pooling counts padding positions (weight the "
-                               "mean by attention_mask, or take the [CLS] vector)")
-    train = _batch(np.random.default_rng(11), [i % 2 for i in range(32)], 10)
+        change = float(np.abs(_logits(model, padded) - _logits(model, short)).max())
+        if change > 1e-4:
+            raise GradingError(f"6 more padding positions changed the logits by up to {change:.2g}: the pooling counts "
+                               "padding positions (weight the mean by attention_mask, or take the [CLS] vector)")
+        second_segment = dict(batch, token_type_ids=(np.arange(10)[None, :] >= 5).astype(np.int32) * batch["attention_mask"])
+        change = float(np.abs(_logits(model, second_segment) - values).max())
+        if change < 1e-6:
+            raise GradingError(f"token_type_ids 1 on the second half of each pair changed the logits by {change:.2g}: "
+                               "pass token_type_ids to the encoder (encoder(input_ids=..., attention_mask=..., "
+                               "token_type_ids=...))")
+        for step, want in _expected_rates(peak_lr, total_steps).items():
+            try:
+                got = _learning_rate_at(model.optimizer, step)
+            except Exception as error:  # noqa: BLE001 - the learner's optimizer or schedule
+                raise GradingError(f"cannot read the optimizer's learning rate at step {step} "
+                                   f"({type(error).__name__}): use ft.create_optimizer(peak_lr, total_steps)") from None
+            if not np.isclose(got, want, rtol=1e-4, atol=peak_lr * 1e-6):
+                raise GradingError(f"with peak_lr={peak_lr:g}, total_steps={total_steps}: model.optimizer's learning "
+                                   f"rate at step {step} is {got:.4g}, expected {want:.4g} (ft.create_optimizer(peak_lr, "
+                                   "total_steps): 10 % warm-up, then linear decay to 0)")
+        trained = trained or model
     train_labels = np.array([i % 2 for i in range(32)])
-    encoder = _tiny_encoder(seed=9)
-    model = learner_fn(encoder, 2, 3e-3, 40)
-    before = model.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
-    model.fit(train, train_labels, batch_size=8, epochs=2, verbose=0, shuffle=False)
-    after = model.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
+    train = _batch(np.random.default_rng(11), train_labels, 10)
+    before = trained.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
+    trained.fit(train, train_labels, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    after = trained.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
     if not after < 0.8 * before:
-        raise GradingError(f"8 training steps on an easy batch did not lower the loss ({before:.3f} -> {after:.3f}): "
-                           "check the optimizer (ft.create_optimizer(peak_lr, total_steps)) and that the encoder trains")
+        raise GradingError(f"8 training steps (batches of 8) on a batch whose every token tells its class: the loss went "
+                           f"{before:.3f} -> {after:.3f}, expected below {0.8 * before:.3f}")
 
 
 def _reference_classifier(encoder, num_labels, peak_lr, total_steps, *, softmax=False, freeze=False,
-                          pooling="mean", units=None):
+                          pooling="mean", units=None, optimizer=None, token_types=True, dropout=0.1):
     """The lesson's answer, with switches for the classic mistakes below."""
     import tensorflow as tf
 
     from bertlab.finetuning import create_optimizer
 
     encoder.trainable = not freeze
-    encoder.bert.pooler.trainable = False  # unused by mean pooling: no "gradients do not exist" warnings
+    encoder.bert.pooler.trainable = pooling == "pooler"  # unused otherwise: no "gradients do not exist" warnings
     inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
-    hidden = encoder(**inputs).last_hidden_state
-    if pooling == "mean":
+    given = inputs if token_types else {k: v for k, v in inputs.items() if k != "token_type_ids"}
+    out = encoder(**given)
+    hidden = out.last_hidden_state
+    if pooling == "cls":
+        pooled = hidden[:, 0]
+    elif pooling == "pooler":
+        pooled = out.pooler_output
+    elif pooling == "mean":
         mask = tf.cast(inputs["attention_mask"], hidden.dtype)[:, :, None]
         pooled = tf.reduce_sum(hidden * mask, axis=1) / tf.reduce_sum(mask, axis=1)
     else:  # the plain mean over every position, padding included
         pooled = tf.reduce_mean(hidden, axis=1)
-    pooled = tf.keras.layers.Dropout(0.1)(pooled)
+    pooled = tf.keras.layers.Dropout(dropout)(pooled) if dropout else pooled
     outputs = tf.keras.layers.Dense(units or num_labels, activation="softmax" if softmax else None)(pooled)
     model = tf.keras.Model(inputs, outputs)
-    model.compile(optimizer=create_optimizer(peak_lr, total_steps),
+    model.compile(optimizer=optimizer or create_optimizer(peak_lr, total_steps),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     return model
 
@@ -221,6 +338,35 @@ def classifier_averaging_padding(encoder, num_labels, peak_lr, total_steps):
 @wrong_answer("build_classifier", hint="one output unit per class")
 def classifier_with_one_output_unit(encoder, num_labels, peak_lr, total_steps):
     return _reference_classifier(encoder, num_labels, peak_lr, total_steps, units=1)
+
+
+@wrong_answer("build_classifier", hint="learning rate at step 0 is 0.001, expected 0")
+def classifier_with_a_fixed_adam(encoder, num_labels, peak_lr, total_steps):
+    """Adam(1e-3), no schedule: it trains the easy batch, whatever peak_lr and total_steps say."""
+    import tensorflow as tf
+
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, optimizer=tf.keras.optimizers.Adam(1e-3))
+
+
+@wrong_answer("build_classifier", hint="pass token_type_ids to the encoder")
+def classifier_dropping_token_type_ids(encoder, num_labels, peak_lr, total_steps):
+    """Declares the token_type_ids input (the names check passes) and never gives it to the encoder."""
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, token_types=False)
+
+
+@wrong_answer("build_classifier", hint="Dropout layers have rates []")
+def classifier_without_dropout(encoder, num_labels, peak_lr, total_steps):
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, dropout=0)
+
+
+@right_answer("build_classifier", why="[CLS] pooling: last_hidden_state[:, 0]")
+def classifier_with_cls_pooling(encoder, num_labels, peak_lr, total_steps):
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, pooling="cls")
+
+
+@right_answer("build_classifier", why="BERT's pooler: pooler_output (the dense layer over [CLS])")
+def classifier_with_the_pooler(encoder, num_labels, peak_lr, total_steps):
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, pooling="pooler")
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,6 +416,50 @@ def _reference_pair(model, tokenizer, sentence1, sentence2):
     return int(probabilities.argmax()), probabilities
 
 
+def _shift_ids(ids):
+    """Every ordinary word-piece id (>= 999 in bert-base-uncased) moved up by one, in the container it came in."""
+    import tensorflow as tf
+
+    if isinstance(ids, tf.Tensor):
+        return tf.where(ids >= 999, ids + 1, ids)
+    if isinstance(ids, np.ndarray):
+        return np.where(ids >= 999, ids + 1, ids)
+    if isinstance(ids, (list, tuple)):
+        return type(ids)(_shift_ids(i) for i in ids)
+    return ids + 1 if isinstance(ids, (int, np.integer)) and ids >= 999 else ids
+
+
+class ShiftedTokenizer:
+    """Another tokenizer than the lesson's: the real one with every ordinary id moved up by one, and
+    a count of its calls. predict_pair must use the tokenizer it is given, so its answers for this
+    one differ from the default's."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer, self.calls = tokenizer, 0
+
+    def _encoded(self, encoded):
+        self.calls += 1
+        if isinstance(encoded, (list, tuple)):  # encode(): a list of ids
+            return _shift_ids(encoded)
+        encoded["input_ids"] = _shift_ids(encoded["input_ids"])
+        return encoded
+
+    def __call__(self, *args, **kwargs):
+        return self._encoded(self._tokenizer(*args, **kwargs))
+
+    def encode_plus(self, *args, **kwargs):
+        return self._encoded(self._tokenizer.encode_plus(*args, **kwargs))
+
+    def batch_encode_plus(self, *args, **kwargs):
+        return self._encoded(self._tokenizer.batch_encode_plus(*args, **kwargs))
+
+    def encode(self, *args, **kwargs):
+        return self._encoded(self._tokenizer.encode(*args, **kwargs))
+
+    def __getattr__(self, name):  # vocabulary, special tokens, ...: the real tokenizer's
+        return getattr(self._tokenizer, name)
+
+
 MODELS = [(2, 11, "mean"), (3, 12, "pooled")]
 
 
@@ -286,6 +476,18 @@ def _pair_predictions():
     return cases
 
 
+@functools.lru_cache(maxsize=1)
+def _shifted_pair_predictions():
+    """[(sentence1, sentence2, label, probabilities)] of the first model with the ShiftedTokenizer."""
+    _, model, _, _ = _pair_predictions()[0]
+    shifted = ShiftedTokenizer(_tokenizer())
+    return [(s1, s2, *_reference_pair(model, shifted, s1, s2)) for s1, s2 in PAIRS]
+
+
+def _prepare_pairs():
+    return _pair_predictions(), _shifted_pair_predictions()
+
+
 def _weights_unchanged(model, weights) -> bool:
     """Whether the model still has `weights`; puts them back if not (the next check needs them)."""
     if all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights)):
@@ -294,31 +496,49 @@ def _weights_unchanged(model, weights) -> bool:
     return False
 
 
-@grader("predict_pair", points=2, prepare=_pair_predictions, uses=["bertlab.finetuning.predict"])
+def _check_prediction(got, num_labels, want_label, want_probabilities, where: str):
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise GradingError(f"return a pair (label, probabilities), got {type(got).__name__}")
+    label, probabilities = got
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if probabilities.shape != (num_labels,):
+        raise GradingError(f"probabilities should have one value per class, shape ({num_labels},), "
+                           f"got {probabilities.shape}")
+    if not np.isclose(probabilities.sum(), 1.0, atol=1e-4) or probabilities.min() < 0:
+        raise GradingError(f"the probabilities sum to {probabilities.sum():.4f}, not 1: apply a softmax to the logits")
+    if not np.allclose(probabilities, want_probabilities, atol=1e-4):
+        raise GradingError(
+            f"{where}: probabilities {np.round(probabilities, 4).tolist()}, expected "
+            f"{np.round(np.asarray(want_probabilities, np.float64), 4).tolist()}: tokenize the two sentences as a pair, "
+            "tokenizer(sentence1, sentence2), in that order, and call model(dict(encoded), training=False)"
+        )
+    if int(label) != want_label:
+        raise GradingError(f"{where}: label {int(label)} for probabilities {np.round(probabilities, 4).tolist()}: the "
+                           "label is the index of the largest probability (argmax)")
+
+
+@grader("predict_pair", points=2, prepare=_prepare_pairs, uses=["bertlab.finetuning.predict"])
 def grade_predict_pair(learner_fn):
-    """The label and class probabilities of tiny seeded classifiers (2 and 3 labels) on four pairs."""
+    """The label and class probabilities of tiny seeded classifiers (2 and 3 labels) on four pairs, with
+    the lesson's tokenizer and with another one (ShiftedTokenizer: other ids, calls counted)."""
     tokenizer = _tokenizer()
     for num_labels, model, weights, expected in _pair_predictions():
         for sentence1, sentence2, want_label, want_probabilities in expected:
             got = learner_fn(model, tokenizer, sentence1, sentence2)
             if not _weights_unchanged(model, weights):
                 raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
-            if not isinstance(got, (tuple, list)) or len(got) != 2:
-                raise GradingError(f"return a pair (label, probabilities), got {type(got).__name__}")
-            label, probabilities = got
-            probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-            if probabilities.shape != (num_labels,):
-                raise GradingError(f"probabilities should have one value per class, shape ({num_labels},), "
-                                   f"got {probabilities.shape}")
-            if not np.isclose(probabilities.sum(), 1.0, atol=1e-4) or probabilities.min() < 0:
-                raise GradingError("the probabilities do not sum to 1: apply a softmax to the logits")
-            if not np.allclose(probabilities, want_probabilities, atol=1e-4):
-                raise GradingError(
-                    "the probabilities differ from the model's: tokenize the two sentences as a pair, "
-                    "tokenizer(sentence1, sentence2), in that order, and call model(dict(encoded), training=False)"
-                )
-            if int(label) != want_label:
-                raise GradingError("the label is the index of the largest probability (argmax)")
+            _check_prediction(got, num_labels, want_label, want_probabilities, f"({sentence1!r}, {sentence2!r})")
+    num_labels, model, weights, _ = _pair_predictions()[0]
+    for sentence1, sentence2, want_label, want_probabilities in _shifted_pair_predictions():
+        shifted = ShiftedTokenizer(tokenizer)
+        got = learner_fn(model, shifted, sentence1, sentence2)
+        if not _weights_unchanged(model, weights):
+            raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
+        if shifted.calls == 0:
+            raise GradingError("given another tokenizer (ids shifted by one), predict_pair called it 0 times: "
+                               "tokenize with the tokenizer argument")
+        _check_prediction(got, num_labels, want_label, want_probabilities,
+                          f"another tokenizer (ids shifted by one), ({sentence1!r}, {sentence2!r})")
 
 
 @wrong_answer("predict_pair", hint="softmax")
@@ -344,3 +564,31 @@ def predict_pair_with_dropout(model, tokenizer, sentence1, sentence2):
     encoded = tokenizer(sentence1, sentence2, return_tensors="tf")
     probabilities = tf.nn.softmax(model(dict(encoded), training=True), axis=-1).numpy()[0]
     return int(probabilities.argmax()), probabilities
+
+
+@wrong_answer("predict_pair", hint="called it 0 times")
+def predict_pair_with_its_own_tokenizer(model, tokenizer, sentence1, sentence2):
+    """Loads the lesson's tokenizer itself instead of using the one it is given."""
+    import tensorflow as tf
+
+    encoded = _tokenizer()(sentence1, sentence2, return_tensors="tf")
+    probabilities = tf.nn.softmax(model(dict(encoded), training=False), axis=-1).numpy()[0]
+    return int(probabilities.argmax()), probabilities
+
+
+@right_answer("predict_pair", why="NumPy tensors, keyword arguments text= and text_pair=, model.predict, a list returned")
+def predict_pair_with_numpy_and_predict(model, tokenizer, sentence1, sentence2):
+    encoded = tokenizer(text=sentence1, text_pair=sentence2, return_tensors="np")
+    logits = model.predict(dict(encoded), verbose=0)[0].astype(np.float64)
+    probabilities = np.exp(logits - logits.max())
+    probabilities /= probabilities.sum()
+    return np.int64(probabilities.argmax()), probabilities.tolist()
+
+
+@right_answer("predict_pair", why="encode_plus, a tf tensor of probabilities, the model called without training=")
+def predict_pair_with_encode_plus(model, tokenizer, sentence1, sentence2):
+    import tensorflow as tf
+
+    encoded = tokenizer.encode_plus(sentence1, sentence2, return_tensors="tf")
+    probabilities = tf.nn.softmax(model({name: encoded[name] for name in INPUT_NAMES}), axis=-1)[0]
+    return tf.argmax(probabilities), probabilities
