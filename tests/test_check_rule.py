@@ -179,3 +179,26 @@ def test_the_session_runs_only_what_the_scorer_runs():
     assert scored.errors == {"C": "NameError: name 'vocab' is not defined",
                              "after": "NameError: name 'vocab' is not defined"}
     assert scored.namespace["first"]([1, 2, 3, 4]) == [1, 2, 3]
+
+
+def test_the_session_has_no_ipython_builtins(monkeypatch):
+    import builtins
+
+    # IPython puts these in builtins; the scorer's process has neither, so neither may the rebuild.
+    monkeypatch.setattr(builtins, "get_ipython", lambda: "shell", raising=False)
+    monkeypatch.setattr(builtins, "display", print, raising=False)
+    scored = core.scored_session(["def f():\n    return get_ipython()", "def g():\n    return len('ab')"])
+    with pytest.raises(NameError, match="get_ipython"):
+        scored.namespace["f"]()
+    assert scored.namespace["g"]() == 2
+
+
+def test_a_graded_cell_that_only_ipython_can_parse_fails_as_in_the_scorer():
+    from bertlab.grading import cells
+
+    source = "# GRADED FUNCTION: f\ndef f():\n    return 1\n\nf?"
+    with pytest.raises(SyntaxError) as raised:
+        cells.scored_module({"cell_type": "code", "source": source})  # what the scorer's worker reports
+    scored = core.scored_session(["# GRADED FUNCTION: f\ndef f():\n    return 0", source])
+    assert "f" not in scored.namespace
+    assert scored.errors == {"f": " ".join(f"SyntaxError: {raised.value}".split())}

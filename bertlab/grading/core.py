@@ -37,7 +37,9 @@ a notebook cannot make a grader accept anything. An exercise may name the librar
 answer, not the learner's, so it earns no points; a call to another library's is reported
 ("used tensorflow_text.WordpieceTokenizer") with the points kept.
 
-In a notebook, ``check("lesson02.pack_pair", pack_pair)`` grades and shows that one line.
+In a notebook, ``check("lesson02.pack_pair", pack_pair)`` grades and shows that one line. In
+Jupyter it grades the function the scorer would build from the session's cells (the scoring rule,
+:mod:`bertlab.grading.cells`), so a pass there is a pass in ``python -m bertlab.grading score``.
 """
 from __future__ import annotations
 
@@ -557,6 +559,9 @@ def _failing_line(error: BaseException, filename: str) -> int | None:
     return None
 
 
+_IPYTHON_BUILTINS = ("get_ipython", "display", "__IPYTHON__")
+
+
 @dataclass
 class ScoredSession:
     """What the scorer would define from a session's cells: `namespace` (the scorer's globals),
@@ -585,13 +590,20 @@ def scored_session(sources: list[str]) -> ScoredSession:
 
     from bertlab.grading import cells
 
-    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    # IPython adds get_ipython and display to builtins; the scorer's process has neither.
+    scorer_builtins = {key: value for key, value in _items(vars(builtins)) if key not in _IPYTHON_BUILTINS}
+    namespace: dict = {"__name__": "__main__", "__builtins__": scorer_builtins}
     errors: dict[str, str] = {}
     for index, raw in enumerate(sources):
+        cell = {"cell_type": "code", "source": raw}
         try:
-            module = cells.scored_module({"cell_type": "code", "source": raw})
-        except SyntaxError:
-            continue  # the notebook's version of this cell is unknown: it binds nothing here
+            module = cells.scored_module(cell)
+        except SyntaxError as error:  # `f?` or `x = !ls` run in Jupyter, not in the scorer
+            graded = cells.graded_name(cell)
+            if graded:  # the scorer reports the graded cell's error; what else it binds is unknown
+                namespace.pop(graded, None)
+                errors[graded] = _error_line(error)
+            continue
         if module is None:
             continue
         filename = f"<cell {index}>"
@@ -617,15 +629,13 @@ def scored_session(sources: list[str]) -> ScoredSession:
     return ScoredSession(namespace, errors)
 
 
-def _scored_names_in_this_session() -> set[str] | None:
-    """The names that scoring would define from the cells run so far in this Jupyter session
-    (None outside IPython): what a graded function may use, by the scoring rule."""
-    sources = _session_sources()
-    return None if sources is None else set(scored_session(sources).namespace) - {"__name__", "__builtins__"}
-
-
 def unscored_globals(learner_fn, scored: set[str]) -> list[str]:
-    """Globals that `learner_fn` (and the notebook functions it calls) reads but scoring would not define."""
+    """Globals that `learner_fn` (and the notebook functions it calls) reads but scoring would not define.
+
+    A static look at the functions' code only: it does not see default arguments, decorators,
+    class bodies or methods, which run when a cell is defined. ``check()`` does not use it; it
+    grades the function the scorer would build (:func:`scored_session`).
+    """
     import dis
 
     namespace = getattr(learner_fn, "__globals__", None)
