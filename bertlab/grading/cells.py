@@ -10,6 +10,10 @@ imports, ``def`` and ``class`` statements, and constants assigned a literal (``M
 never the demos, training or ``print`` calls around them. A graded function may therefore use
 helpers and constants from any cell, but anything else (a loaded model, a data frame) must come
 in through its arguments. :data:`SCORING_RULE` is the sentence learners are shown.
+
+One extractor, :func:`scored_module`, serves both: the scorer's worker runs what it returns for
+each notebook cell, and ``check()`` runs what it returns for each cell of the Jupyter session's
+history (:func:`bertlab.grading.core.scored_session`) and grades the function that results.
 """
 from __future__ import annotations
 

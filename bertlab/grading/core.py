@@ -37,7 +37,9 @@ a notebook cannot make a grader accept anything. An exercise may name the librar
 answer, not the learner's, so it earns no points; a call to another library's is reported
 ("used tensorflow_text.WordpieceTokenizer") with the points kept.
 
-In a notebook, ``check("lesson02.pack_pair", pack_pair)`` grades and shows that one line.
+In a notebook, ``check("lesson02.pack_pair", pack_pair)`` grades and shows that one line. In
+Jupyter it grades the function the scorer would build from the session's cells (the scoring rule,
+:mod:`bertlab.grading.cells`), so a pass there is a pass in ``python -m bertlab.grading score``.
 """
 from __future__ import annotations
 
@@ -530,36 +532,110 @@ def show(result: Result) -> None:
         print(result.line())
 
 
-def _scored_names_in_this_session() -> set[str] | None:
-    """The names that scoring would define from the cells run so far in this Jupyter session
-    (None outside IPython): what a graded function may use, by the scoring rule."""
+def _session_sources() -> list[str] | None:
+    """The raw sources of the cells run so far in this IPython session, in the order they ran
+    (None outside IPython or before any cell ran)."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - check() outside Jupyter
         return None
-    ip = get_ipython()
-    history = getattr(getattr(ip, "history_manager", None), "input_hist_raw", None)
-    if not history:
-        return None
-    import ast
+    history = getattr(getattr(get_ipython(), "history_manager", None), "input_hist_raw", None)
+    return [str(raw) for raw in history] if history else None
+
+
+def _error_line(error: BaseException) -> str:
+    """`NameError: name 'x' is not defined` on one line, as the scorer reports a cell's error."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def _failing_line(error: BaseException, filename: str) -> int | None:
+    """The line of the cell's module code (`filename`) where `error` was raised, if known."""
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == filename and code.co_name == "<module>":
+            return tb.tb_lineno
+        tb = tb.tb_next
+    return None
+
+
+_IPYTHON_BUILTINS = ("get_ipython", "display", "__IPYTHON__")
+
+
+@dataclass
+class ScoredSession:
+    """What the scorer would define from a session's cells: `namespace` (the scorer's globals),
+    `errors` ({name: the error of the latest cell meant to define it, which raised before it did})."""
+
+    namespace: dict
+    errors: dict[str, str]
+
+
+def scored_session(sources: list[str]) -> ScoredSession:
+    """Run the cell `sources` by the scoring rule, as the scorer does, in a fresh namespace.
+
+    Each source goes through :func:`bertlab.grading.cells.scored_module` (the scorer's own
+    extractor: imports, def/class statements, literal constants; ``# GRADING SETUP`` cells
+    whole), is compiled as ``<cell N>`` and run in one namespace ``{"__name__": "__main__"}``;
+    a cell that raises (``SystemExit`` too) stops there, as it does in the scorer, and the
+    protected modules are restored after each cell. What the cells print is discarded.
+
+    A session's history holds every version of a cell that was run: the latest wins. When a
+    version raises, the names it would have bound from the failing statement on are removed
+    (the notebook now holds that version) and recorded in `errors`. Raises KeyboardInterrupt
+    (the learner's interrupt) and nothing else.
+    """
+    import contextlib
+    import io
 
     from bertlab.grading import cells
 
-    names: set[str] = set()
-    for raw in history:
-        code = cells.python_source(raw)
+    # IPython adds get_ipython and display to builtins; the scorer's process has neither.
+    scorer_builtins = {key: value for key, value in _items(vars(builtins)) if key not in _IPYTHON_BUILTINS}
+    namespace: dict = {"__name__": "__main__", "__builtins__": scorer_builtins}
+    errors: dict[str, str] = {}
+    for index, raw in enumerate(sources):
+        cell = {"cell_type": "code", "source": raw}
         try:
-            if code is None:
-                continue
-            statements = ast.parse(code).body if code.lstrip().startswith(cells.GRADING_SETUP) else cells.scored_statements(code)
-        except SyntaxError:
+            module = cells.scored_module(cell)
+        except SyntaxError as error:  # `f?` or `x = !ls` run in Jupyter, not in the scorer
+            graded = cells.graded_name(cell)
+            if graded:  # the scorer reports the graded cell's error; what else it binds is unknown
+                namespace.pop(graded, None)
+                errors[graded] = _error_line(error)
             continue
-        names |= cells.defined_names(statements)
-    return names
+        if module is None:
+            continue
+        filename = f"<cell {index}>"
+        failed, line = None, None
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                exec(compile(module, filename, "exec"), namespace)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # as the scorer: SystemExit in a default argument is a broken cell
+            failed, line = _error_line(error), _failing_line(error, filename)
+        finally:
+            restore_modules()
+        for node in module.body:
+            names = cells.defined_names([node])
+            if failed is not None and (line is None or getattr(node, "end_lineno", line) >= line):
+                for name in names:
+                    namespace.pop(name, None)
+                    errors[name] = failed
+            else:
+                for name in names:
+                    errors.pop(name, None)
+    return ScoredSession(namespace, errors)
 
 
 def unscored_globals(learner_fn, scored: set[str]) -> list[str]:
-    """Globals that `learner_fn` (and the notebook functions it calls) reads but scoring would not define."""
+    """Globals that `learner_fn` (and the notebook functions it calls) reads but scoring would not define.
+
+    A static look at the functions' code only: it does not see default arguments, decorators,
+    class bodies or methods, which run when a cell is defined. ``check()`` does not use it; it
+    grades the function the scorer would build (:func:`scored_session`).
+    """
     import dis
 
     namespace = getattr(learner_fn, "__globals__", None)
@@ -591,13 +667,62 @@ def unscored_globals(learner_fn, scored: set[str]) -> list[str]:
     return missing
 
 
+_NAME_ERROR = re.compile(r"^raised NameError: name '(\w+)' is not defined")
+
+
+def _as_scored(g: Grader, learner_fn) -> Result | None:
+    """`learner_fn` graded as the scorer would grade it, from this Jupyter session's cells;
+    None where the rule cannot be applied (outside Jupyter, or no cell of the history defines it).
+
+    The function is rebuilt, not inspected: the session's cells go through the scorer's own
+    extractor and run in a fresh namespace (:func:`scored_session`), and the function that
+    namespace holds is graded. So everything the scorer evaluates is evaluated the same way --
+    default arguments, decorators and class bodies at definition time, helpers, methods,
+    closures and module-level lambdas at call time -- and nothing the scorer would not evaluate is
+    (a branch the graders never reach). Definitions run twice (in the session, and here): their
+    side effects (a default argument's call) happen again, as they do in the scorer. Messages:
+    a cell that raised is reported as the scorer reports it (``its cell raised NameError: ...``);
+    a NameError for a name the session has gets the name of the notebook variable and the rule.
+    """
+    sources = _session_sources() if _in_notebook() and callable(learner_fn) else None
+    if sources is None:
+        return None
+    from IPython import get_ipython
+
+    session = getattr(get_ipython(), "user_ns", {})
+    # The global the learner bound it to (a decorator may have renamed it), the exercise name first.
+    names = [g.name, getattr(learner_fn, "__name__", None), *session]
+    name = next((n for n in names if isinstance(n, str) and session.get(n) is learner_fn), None)
+    if name is None:
+        return None
+    scored = scored_session(sources)
+    if name in scored.errors:
+        return Result(g.name, 0, g.points, "failed", _one_line(f"its cell raised {scored.errors[name]} ({SCORING_RULE})"))
+    rebuilt = scored.namespace.get(name)
+    if rebuilt is None:
+        return None  # defined outside the cells (exec, a module): the rule cannot be applied
+    result = run_grader(g, rebuilt)
+    missing = _NAME_ERROR.match(result.message) if result.status == "failed" else None
+    if missing:
+        variable = missing.group(1)
+        if variable in scored.errors:
+            result.message = _one_line(f"{g.name} uses {variable}, whose cell raised {scored.errors[variable]} "
+                                       f"when scored: {SCORING_RULE}")
+        elif variable in session:
+            result.message = f"{g.name} uses {variable}, which scoring does not define: {SCORING_RULE}"
+    return result
+
+
 def check(key: str, learner_fn) -> None:
     """Grade a notebook exercise and show one short line: a green pass with points or a red hint.
 
     ``check("lesson02.pack_pair", pack_pair)``. It never raises for a wrong answer, so
-    "Run all" goes on to the next section. In Jupyter it first applies the scoring rule
-    (``bertlab.grading.cells``): a function that reads a notebook variable the scorer would not
-    define fails here as it would in ``python -m bertlab.grading score``.
+    "Run all" goes on to the next section. In Jupyter it applies the scoring rule
+    (``bertlab.grading.cells``) by grading the function the scorer would build from the cells
+    run in this session (:func:`_as_scored`), so a pass here is a pass in
+    ``python -m bertlab.grading score``: a function, default argument, decorator or class body
+    that reads a notebook variable the scorer would not define fails here as it does there.
+    Outside Jupyter (or for a function no cell defined) it grades `learner_fn` itself.
     """
     try:
         g = get_grader(key)
@@ -606,13 +731,9 @@ def check(key: str, learner_fn) -> None:
         why = str(error) if isinstance(error, (LookupError, ValueError)) else f"{type(error).__name__}: {error}"
         show(Result(name, 0, 0, "failed", _one_line(f"cannot grade: {why}")))
         return None
-    scored = _scored_names_in_this_session() if _in_notebook() else None
-    if scored is not None and getattr(learner_fn, "__name__", None) not in scored:
-        scored = None  # the cell that defined it is not in the history: the rule cannot be applied
-    outside = unscored_globals(learner_fn, scored) if scored is not None and callable(learner_fn) else []
-    if outside:
-        names = ", ".join(outside)
-        show(Result(g.name, 0, g.points, "failed", f"{g.name} uses {names}, which scoring does not define: {SCORING_RULE}"))
-        return None
-    show(run_grader(g, learner_fn))
+    try:
+        result = _as_scored(g, learner_fn)
+    except Exception:  # a history the extractor cannot read (a null byte): grade the function itself
+        result = None
+    show(result if result is not None else run_grader(g, learner_fn))
     return None
