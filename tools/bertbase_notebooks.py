@@ -6,11 +6,12 @@
 
 Which cells: by default every code cell except (a) check cells (the graders do not depend on
 the model and are proven in ``make test``), (b) cells tagged ``bertbase-skip``, the lesson's
-bulk work at full data size (embedding the whole MRPC corpus, the pretraining run, scoring every
-validation pair), and (c) every later cell that reads a name one of those defined (found from
-the cells' code). Every cell that loads, builds, trains, saves or calls a BERT still runs, on a
-12-layer, hidden-768 model, so the route is proven without executing each lesson a third time
-in CI (nbval and the learner's Run All are the other two). ``--full`` runs every cell.
+bulk work (embedding the whole MRPC corpus, scoring every validation pair, encoding every SMS
+message, and lesson 06's fine-tuning run, which repeats the BERT-base training of lesson 05),
+and (c) every later cell that reads a name one of those defined (found from the cells' code).
+Every other cell that loads, builds, trains, saves or calls a BERT still runs, on a 12-layer,
+hidden-768 model, so the route is proven without executing each lesson a third time in CI
+(nbval and the learner's Run All are the other two). ``--full`` runs every cell.
 
 Lesson 01 is not run: it builds its own keras-bert models from a configuration, which
 ``BERTLAB_MODEL`` does not change.
