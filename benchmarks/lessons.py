@@ -2,7 +2,8 @@
 
     BERTLAB_DATA=/work/shared/data .venv/bin/python benchmarks/lessons.py [LESSON ...]   (make bench-lessons)
 
-For each notebook: wall minutes from the first cell to the last, the kernel's peak resident
+For each notebook: wall minutes from the first cell to the last, the CPU minutes the kernel
+used (which other jobs on a shared machine change much less than the wall time), the kernel's peak resident
 memory (``ru_maxrss`` of the kernel process, read in a cell appended at the end: the high-water
 mark of the whole run), the three slowest cells, and the 1-minute load before and after. Writes
 benchmarks/results/lessons.json; the README's lesson table reads it (tests/test_benchmarks.py
@@ -26,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "notebooks" / "solutions"
 GOAL_MINUTES, GOAL_GB = 15, 4
 REPORT_PREFIX = "BERTLAB_PEAK_RSS_KB "
-PEAK_CELL = f'import resource as _r; print("{REPORT_PREFIX}" + str(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss))'
+# The kernel's peak resident memory (KiB on Linux) and the CPU seconds it and its children used.
+PEAK_CELL = (f'import resource as _r; _s, _c = _r.getrusage(_r.RUSAGE_SELF), _r.getrusage(_r.RUSAGE_CHILDREN); '
+             f'print("{REPORT_PREFIX}" + str(_s.ru_maxrss), _s.ru_utime + _s.ru_stime + _c.ru_utime + _c.ru_stime)')
 CELL_TIMEOUT_S = 3600
 
 
@@ -57,8 +60,9 @@ def run_lesson(path: Path) -> dict:
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     minutes = (time.monotonic() - start) / 60
     text = "".join(o.get("text", "") for o in notebook.cells[-1].get("outputs", []))
-    peak_kb = int(text.split(REPORT_PREFIX, 1)[1].split()[0])
-    return {"notebook": path.name, "minutes": round(minutes, 2), "peak_rss_gb": round(peak_kb / 2**20, 2),
+    peak_kb, cpu_seconds = text.split(REPORT_PREFIX, 1)[1].split()[:2]
+    return {"notebook": path.name, "minutes": round(minutes, 2), "peak_rss_gb": round(int(peak_kb) / 2**20, 2),
+            "cpu_minutes": round(float(cpu_seconds) / 60, 2),
             "load_1min_before": load_before, "load_1min_after": load_average(),
             "slowest_cells": slowest_cells(notebook)}
 
@@ -76,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         member = run_lesson(path)
         members.append(member)
-        print(f"{member['notebook']:<30} {member['minutes']:6.1f} min  {member['peak_rss_gb']:5.2f} GB peak  "
+        print(f"{member['notebook']:<30} {member['minutes']:6.1f} min ({member['cpu_minutes']:.1f} CPU min)  "
+              f"{member['peak_rss_gb']:5.2f} GB peak  "
               f"(load {member['load_1min_before']} -> {member['load_1min_after']})", flush=True)
     over = [m["notebook"] for m in members if m["minutes"] > GOAL_MINUTES or m["peak_rss_gb"] > GOAL_GB]
     metrics = {"total_minutes": round(sum(m["minutes"] for m in members), 1),
