@@ -44,6 +44,46 @@ def test_mask_tokens_is_graded_with_berts_special_ids_and_vocabulary():
     assert (words < lesson04.FIRST_WORD_ID + lesson04.VOCAB_SIZE // 10).mean() > 0.5
 
 
+def test_the_tiny_vocabulary_batch_has_every_id_of_range_4_as_a_possible_random_id_and_padding():
+    ids, special, mask_id, vocab_size = lesson04._tiny_vocabulary_batch()
+    assert (special, mask_id, vocab_size) == ([0, 1], 1, 4)
+    assert set(np.unique(ids).tolist()) == {0, 2, 3}  # padding and both words; [MASK] only as a random draw
+    assert (ids == 0).any(axis=1).sum() > 10 and (ids == 0).all(axis=1).sum() == 0  # padded rows, none all padding
+    # Enough chosen tokens that a missing id (4 sd of its count) is far outside the noise: about 0.15 * 0.1 / 4 each.
+    assert (ids != 0).sum() * lesson04.TINY_DRAWS * 0.15 * 0.1 / 4 > 100
+
+
+def _from(low):
+    def mask_tokens(ids, special_ids, mask_id, vocab_size, rng):
+        ids = np.asarray(ids)
+        chosen = ~np.isin(ids, special_ids) & (rng.random(ids.shape) < 0.15)
+        draw = rng.random(ids.shape)
+        masked = np.where(chosen & (draw < 0.8), mask_id, ids)
+        to_random = chosen & (draw >= 0.8) & (draw < 0.9)
+        masked[to_random] = rng.integers(low, vocab_size, size=int(to_random.sum()))
+        return masked, np.where(chosen, ids, -100)
+    return mask_tokens
+
+
+def test_random_ids_from_minus_one_fail_naming_the_id_outside_the_vocabulary():
+    """rng.integers(-1, vocab_size): -1 is 1 draw in 30,523 with BERT's vocabulary, 1 in 5 with vocab_size=4."""
+    assert core.grade("lesson04.mask_tokens", _from(0)).passed
+    result = core.grade("lesson04.mask_tokens", _from(-1))
+    assert not result.passed and "masked_ids hold -1, outside range(vocab_size=4)" in result.message, result.message
+
+
+def test_the_rate_is_held_to_15_percent_unless_each_row_has_a_fixed_count():
+    """A floor of 15 % per row is a fixed count (allowed); independent draws at 13.5 % land in the floor's window
+    and are rejected because their per-row counts vary."""
+    assert core.grade("lesson04.mask_tokens", lesson04.mask_tokens_fixed_floor_count_per_row).passed
+    rows = np.array([n for batch in lesson04._padded_batches(404, 120) for n in (~np.isin(batch, lesson04.SPECIAL_IDS)).sum(1)])
+    floor_rate = np.floor(0.15 * rows).sum() / rows.sum()
+    sd = np.sqrt(0.15 * 0.85 / rows.sum())
+    assert floor_rate - 4 * sd < 0.137 < 0.15 - 4 * sd  # the floor's window would have held the measured 13.7 %
+    result = core.grade("lesson04.mask_tokens", lesson04.mask_tokens_at_13_5_percent)
+    assert not result.passed and "13.7% of the ordinary" in result.message and "counts that vary per row" in result.message
+
+
 def test_loss_edge_cases_cover_label_zero_the_last_id_full_empty_and_holed_masks_and_a_batch_of_one():
     cases = {name: (labels, logits) for name, labels, logits in lesson04._loss_edge_cases()}
     labels, _ = cases["label 0 at every chosen position"]
@@ -127,6 +167,9 @@ def test_threshold_edge_cases_hold_ties_a_precision_exactly_at_the_target_and_ta
     precisions = [y[scores >= t].mean() for t in np.sort(np.unique(scores))]
     reaching = np.array(precisions) >= target
     assert reaching.any() and not np.all(reaching[np.argmax(reaching):])  # reaches, dips, reaches again
+    y, scores, target, want = cases["only the highest threshold reaches the target (the last of precision_recall_curve's)"]
+    precisions = [y[scores >= t].mean() for t in np.sort(np.unique(scores))]
+    assert want == scores.max() and [p >= target for p in precisions] == [False] * (len(precisions) - 1) + [True]
 
 
 # ---------------------------------------------------------------------------------------
@@ -217,6 +260,8 @@ FAST_NEW_WRONG = [
     ("lesson04.mask_tokens", lesson04.mask_tokens_in_place, "changed the ids"),
     ("lesson04.mask_tokens", lesson04.mask_tokens_one_split_draw_per_row, "the count made [MASK] per row has dispersion"),
     ("lesson04.mask_tokens", lesson04.mask_tokens_skipping_the_first_and_last_column, "position (0, 0)"),
+    ("lesson04.mask_tokens", lesson04.mask_tokens_random_ids_from_1,
+     "0 of 5287 chosen tokens other than 0 became 0, expected 132 ± 45"),
     ("lesson04.make_nsp_pairs", lesson04.make_nsp_pairs_from_the_following_document, "in 60 draws"),
     ("lesson04.make_nsp_pairs", lesson04.make_nsp_pairs_first_sentence_of_another_document, "were its sentence 0"),
     ("lesson04.make_nsp_pairs", lesson04.make_nsp_pairs_popping_sentences, "changed the documents"),
@@ -231,6 +276,9 @@ FAST_NEW_WRONG = [
      "a precision exactly equal to the target (>=, not >): threshold 0.5942 (precision 1.000, 9 flagged)"),
     ("lesson06.threshold_for_precision", lesson06.threshold_over_single_scores_ignoring_ties, "ties"),
     ("lesson06.threshold_for_precision", lesson06.threshold_sorting_in_place, "changed y_true or scores"),
+    ("lesson06.threshold_for_precision", lesson06.threshold_skipping_the_highest_threshold,
+     "only the highest threshold reaches the target (the last of precision_recall_curve's): threshold_for_precision "
+     "raised IndexError"),
 ]
 
 
@@ -265,7 +313,11 @@ def test_predict_pair_ignoring_its_tokenizer_fails_saying_how_often_it_was_calle
     (lesson05.classifier_with_a_fixed_adam, "learning rate at step 0 is 0.001, expected 0"),
     (lesson05.classifier_dropping_token_type_ids, "changed the logits by 0"),
     (lesson05.classifier_without_dropout, "Dropout layers have rates []"),
-], ids=["fixed Adam(1e-3)", "token_type_ids dropped", "no dropout"])
+    (lesson05.classifier_with_sum_pooling, "differs from the masked mean by 9, from the [CLS] vector by 6.69"),
+    (lesson05.classifier_without_metrics, "model.evaluate reports loss, and no accuracy (the batch's accuracy is 0.562)"),
+    (lesson05.classifier_with_mean_pooling_and_a_trainable_pooler,
+     "with mean pooling the pooler's 2 weights (tf_bert_model"),
+], ids=["fixed Adam(1e-3)", "token_type_ids dropped", "no dropout", "sum pooling", "no metrics", "pooler not frozen"])
 def test_a_new_wrong_classifier_fails_with_what_was_measured(answer, measured):
     result = core.grade("lesson05.build_classifier", answer)
     assert not result.passed and measured in result.message, result.message

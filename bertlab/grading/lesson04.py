@@ -71,6 +71,18 @@ def _small_vocabulary_batches():
     return tuple(batches), [0, 1, 2, 3, 4], 4, 2000  # special ids as a list this time
 
 
+TINY_DRAWS = 20  # seeds of the vocab_size=4 batch
+
+
+def _tiny_vocabulary_batch():
+    """vocab_size=4, special ids 0 ([PAD]) and 1 ([MASK]), words 2 and 3, padded rows: a random id
+    is each id of range(4) a quarter of the time, so one missing end (0 or vocab_size - 1) shows."""
+    rng = np.random.default_rng(4042)
+    ids = rng.integers(2, 4, size=(40, 50))
+    ids[:, 40:] = np.where(np.arange(10) < rng.integers(0, 10, size=(40, 1)), ids[:, 40:], 0)
+    return ids, [0, 1], 1, 4
+
+
 def _mask_edge_cases() -> list[tuple[str, np.ndarray]]:
     """Named inputs from the exercise's definition; every rule is checked on each over many seeds,
     and every ordinary position must be chosen in some draw (first and last index included)."""
@@ -91,7 +103,8 @@ def _mask_edge_cases() -> list[tuple[str, np.ndarray]]:
 
 @functools.lru_cache(maxsize=1)
 def _prepare_masking():
-    return _padded_batches(404, 120), _padded_batches(4040, 1), _small_vocabulary_batches(), _mask_edge_cases()
+    return (_padded_batches(404, 120), _padded_batches(4040, 1), _small_vocabulary_batches(), _mask_edge_cases(),
+            _tiny_vocabulary_batch())
 
 
 def _call_mask(learner_fn, ids, seed, special_ids=SPECIAL_IDS, mask_id=MASK, vocab_size=VOCAB_SIZE):
@@ -179,8 +192,9 @@ def _check_rules(masked, labels, ids, special_ids, vocab_size, where: str):
                            "masked): labels must mark every chosen position, and only chosen positions may change.")
     if not np.array_equal(labels[is_chosen], ids[is_chosen]):
         raise GradingError(f"{where}: at a chosen position the label should be the ORIGINAL token id.")
-    if np.any((masked < 0) | (masked >= vocab_size)):
-        raise GradingError(f"{where}: masked_ids hold {int(masked.max())}, outside range(vocab_size={vocab_size}).")
+    outside = (masked < 0) | (masked >= vocab_size)
+    if np.any(outside):
+        raise GradingError(f"{where}: masked_ids hold {int(masked[outside][0])}, outside range(vocab_size={vocab_size}).")
     return is_special, is_chosen
 
 
@@ -190,19 +204,21 @@ def grade_mask_tokens(learner_fn):
     """About 15 % of the non-special tokens chosen, each independently (of its neighbours, of the other
     rows, over seeds) and from `rng`; of those 80 % [MASK], 10 % random ids drawn uniformly over the
     vocabulary (one draw per token), 10 % kept; the named edge cases obey every rule. Tolerances: 4
-    standard deviations of the counts drawn; the rate may also follow TF Text's per-row rounding
-    (ceil) or its floor."""
-    batches, (fixed,), (small_batches, small_special, small_mask, small_vocab), edge_cases = _prepare_masking()
+    standard deviations of the counts drawn; a fixed count per row may also follow its rounding of 15 %
+    (TF Text's ceil, or the floor), independent draws are held to 15 % itself. vocab_size=4 shows a
+    random id that is never 0 or never vocab_size - 1."""
+    batches, (fixed,), (small_batches, small_special, small_mask, small_vocab), edge_cases, tiny = _prepare_masking()
     _check_generator_use(lambda seed: _call_mask(learner_fn, batches[0], seed), "masks")
     selectable = chosen = as_mask = kept = randomised = chosen_with_neighbour = 0
     neighbours = []
     random_values, equal_pairs, pairs = [], 0, 0
-    rows_selectable, column_counts, column_trials = [], [], []
+    rows_selectable, rows_chosen, column_counts, column_trials = [], [], [], []
     split_counts = {"row": ([], []), "column": ([], [])}  # per row / column: chosen tokens made [MASK], chosen
     for k, ids in enumerate(batches):
         masked, labels = _call_mask(learner_fn, ids, seed=1000 + k)
         is_special, is_chosen = _check_rules(masked, labels, ids, SPECIAL_IDS, VOCAB_SIZE, f"batch {k}")
         rows_selectable.extend((~is_special).sum(axis=1).tolist())
+        rows_chosen.extend(is_chosen.sum(axis=1).tolist())
         selectable += int((~is_special).sum())
         chosen += int(is_chosen.sum())
         column_counts.extend(is_chosen.sum(axis=0).tolist())
@@ -226,13 +242,25 @@ def grade_mask_tokens(learner_fn):
     if chosen == 0:
         raise GradingError("No token was ever chosen: labels are all -100. Choose about 15 % of the ordinary tokens.")
     rate = chosen / selectable
-    rows = np.array(rows_selectable)
+    rows, row_counts = np.array(rows_selectable), np.array(rows_chosen)
     sd = np.sqrt(MASK_RATE * (1 - MASK_RATE) / selectable)
-    low = min(MASK_RATE, np.floor(MASK_RATE * rows).sum() / rows.sum()) - SIGMAS * sd
-    high = max(MASK_RATE, np.ceil(MASK_RATE * rows).sum() / rows.sum()) + SIGMAS * sd
+    # A fixed count per row (BERT's round, TF Text's ceil, or a floor) may land off 15 % by its rounding;
+    # counts that vary from row to row are independent draws, and those are held to 15 % itself.
+    floor, ceil = np.floor(MASK_RATE * rows), np.maximum(np.ceil(MASK_RATE * rows), rows > 0)
+    fixed_count = bool(np.all((floor <= row_counts) & (row_counts <= ceil)))
+    if fixed_count:
+        low = min(MASK_RATE, floor.sum() / rows.sum()) - SIGMAS * sd
+        high = max(MASK_RATE, ceil.sum() / rows.sum()) + SIGMAS * sd
+        how = "a fixed count per row"
+    else:
+        low, high = MASK_RATE - SIGMAS * sd, MASK_RATE + SIGMAS * sd
+        off = int(np.argmax((row_counts < floor) | (row_counts > ceil)))
+        how = (f"counts that vary per row (row {off}: {row_counts[off]} of {rows[off]}), so each token drawn on its own "
+               "with probability 0.15")
     if not low <= rate <= high:
         raise GradingError(f"{rate:.1%} of the ordinary (non-special, non-padding) tokens were chosen; expected about 15 % "
-                           f"(between {low:.1%} and {high:.1%} over {selectable} tokens). Take 15 % of the ordinary tokens only.")
+                           f"(between {low:.1%} and {high:.1%} over {selectable} tokens for {how}). Take 15 % of the "
+                           "ordinary tokens only.")
     shares = {"[MASK]": as_mask / chosen, "random": randomised / chosen, "unchanged": kept / chosen}
     for (name, share), want in zip(shares.items(), MASK_SPLIT):
         tolerance = SIGMAS * np.sqrt(want * (1 - want) / chosen)
@@ -290,6 +318,26 @@ def grade_mask_tokens(learner_fn):
     if not ok:
         raise GradingError(f"With vocab_size={small_vocab} the random replacements are not spread uniformly over "
                            f"range(vocab_size): {measured}.")
+    tiny_ids, tiny_special, tiny_mask, tiny_vocab = tiny
+    hits, trials = np.zeros(tiny_vocab, int), np.zeros(tiny_vocab, int)
+    for seed in range(TINY_DRAWS):
+        masked, labels = _call_mask(learner_fn, tiny_ids, 3000 + seed, tiny_special, tiny_mask, tiny_vocab)
+        _, is_chosen = _check_rules(masked, labels, tiny_ids, tiny_special, tiny_vocab, f"vocab_size={tiny_vocab} batch")
+        for value in range(tiny_vocab):
+            could_change = is_chosen & (tiny_ids != value)  # a chosen token becomes `value` only by a random draw
+            trials[value] += int(could_change.sum())
+            hits[value] += int((could_change & (masked == value)).sum())
+    share = MASK_SPLIT[1] / tiny_vocab
+    for value in range(tiny_vocab):
+        if value == tiny_mask:
+            continue
+        expected, tolerance = trials[value] * share, SIGMAS * np.sqrt(trials[value] * share * (1 - share))
+        if abs(hits[value] - expected) > tolerance:
+            raise GradingError(f"With vocab_size={tiny_vocab} (special ids {tiny_special}, mask_id={tiny_mask}): "
+                               f"{hits[value]} of {trials[value]} chosen tokens other than {value} became {value}, "
+                               f"expected {expected:.0f} ± {tolerance:.0f} (10 % random ids, each id of range({tiny_vocab}) "
+                               "a quarter of them): draw the random id uniformly from range(vocab_size), 0 and "
+                               "vocab_size - 1 included.")
 
 
 def _reference_mask(ids, special_ids, mask_id, vocab_size, rng, rate=0.15, split=(0.8, 0.1)):
@@ -446,6 +494,37 @@ def mask_tokens_fixed_count_per_row(ids, special_ids, mask_id, vocab_size, rng):
         elif draw < 0.9:
             masked[row, col] = rng.integers(vocab_size)
     return masked.tolist(), labels.tolist()
+
+
+@wrong_answer("mask_tokens", hint="chosen tokens other than 0 became 0")
+def mask_tokens_random_ids_from_1(ids, special_ids, mask_id, vocab_size, rng):
+    """Random ids from 1 ("never [PAD]"), where the text says range(vocab_size): shows only in a tiny vocabulary."""
+    masked, labels = _reference_mask(ids, special_ids, mask_id, vocab_size, rng)
+    replaced = (labels != IGNORE_INDEX) & (masked != mask_id) & (masked != np.asarray(ids))
+    masked[replaced] = rng.integers(1, vocab_size, size=int(replaced.sum()))
+    return masked, labels
+
+
+@wrong_answer("mask_tokens", hint="counts that vary per row")
+def mask_tokens_at_13_5_percent(ids, special_ids, mask_id, vocab_size, rng):
+    """Independent draws at 0.135: within what a per-row floor of 15 % could give, not near 15 %."""
+    return _reference_mask(ids, special_ids, mask_id, vocab_size, rng, rate=0.135)
+
+
+@right_answer("mask_tokens", why="a fixed count max(1, int(0.15 n)) per row: the floor of 15 %")
+def mask_tokens_fixed_floor_count_per_row(ids, special_ids, mask_id, vocab_size, rng):
+    ids = np.asarray(ids)
+    chosen = np.zeros(ids.shape, bool)
+    for row in range(ids.shape[0]):
+        candidates = np.flatnonzero(~np.isin(ids[row], special_ids))
+        if len(candidates):
+            chosen[row, rng.choice(candidates, size=max(1, int(0.15 * len(candidates))), replace=False)] = True
+    labels = np.where(chosen, ids, IGNORE_INDEX)
+    draw = rng.random(ids.shape)
+    masked = np.where(chosen & (draw < 0.8), mask_id, ids)
+    to_random = chosen & (draw >= 0.8) & (draw < 0.9)
+    masked[to_random] = rng.integers(0, vocab_size, size=int(to_random.sum()))
+    return masked, labels
 
 
 @right_answer("mask_tokens", why="one uniform draw split by thresholds, special_ids as a set, TF tensors returned")

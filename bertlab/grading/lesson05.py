@@ -194,6 +194,36 @@ def _expected_rates(peak_lr: float, total_steps: int) -> dict[int, float]:
     return {step: float(schedule(step)) for step in steps}
 
 
+def _pooling(model, encoder, batch) -> tuple[str | None, str | None]:
+    """What the model's Dense layer is given, measured against the three poolings the exercise allows
+    (the masked mean of last_hidden_state, the [CLS] vector, BERT's pooler_output), in inference mode
+    (Dropout passes its input through): (the pooling it is, None) or (None, how far it is from each);
+    (None, None) when the logits do not come straight from a Dense layer (nothing to measure)."""
+    import tensorflow as tf
+
+    history = getattr(model.outputs[0], "_keras_history", None)
+    dense = getattr(history, "layer", None)
+    if not isinstance(dense, tf.keras.layers.Dense):
+        return None, None
+    given = tf.keras.Model(model.inputs, dense.input)(batch, training=False).numpy()
+    out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                  token_type_ids=batch["token_type_ids"], training=False)
+    hidden = out.last_hidden_state.numpy().astype(np.float64)
+    mask = batch["attention_mask"][:, :, None].astype(np.float64)
+    allowed = {"the masked mean": (hidden * mask).sum(axis=1) / mask.sum(axis=1), "the [CLS] vector": hidden[:, 0],
+               "pooler_output": out.pooler_output.numpy()}
+    errors = {}
+    for name, want in allowed.items():
+        if given.shape != want.shape:
+            errors[name] = f"its shape (it is {given.shape}, {name} {want.shape})"
+            continue
+        error = float(np.abs(given - want).max() / max(1.0, float(np.abs(want).max())))
+        if error <= 1e-4:
+            return name, None
+        errors[name] = f"{error:.3g}"
+    return None, ", ".join(f"from {name} by {error}" for name, error in errors.items())
+
+
 def _logits(model, batch) -> np.ndarray:
     import tensorflow as tf
 
@@ -205,9 +235,11 @@ def _logits(model, batch) -> np.ndarray:
 def grade_build_classifier(learner_fn):
     """Two builds (2 labels, peak 3e-3 over 40 steps; 3 labels, 7e-4 over 123): inputs, logits of shape
     (batch, num_labels), a loss that matches logits, a trainable encoder, pooling that ignores padding,
-    logits that depend on token_type_ids, the optimizer's learning rate at six steps (the course's
-    warm-up and linear decay for that peak_lr and total_steps); then 8 training steps of the first
-    on a batch every allowed pooling ([CLS], pooler, masked mean) can learn lower its loss."""
+    logits that depend on token_type_ids, the Dense layer's input (the masked mean, the [CLS] vector
+    or pooler_output, not a sum), the optimizer's learning rate at six steps (the course's warm-up
+    and linear decay for that peak_lr and total_steps); then an accuracy metric in model.evaluate
+    and 8 training steps of the first on a batch every allowed pooling ([CLS], pooler, masked mean)
+    can learn lower its loss."""
     import tensorflow as tf
 
     rng = np.random.default_rng(5050)
@@ -269,6 +301,17 @@ def grade_build_classifier(learner_fn):
             raise GradingError(f"token_type_ids 1 on the second half of each pair changed the logits by {change:.2g}: "
                                "pass token_type_ids to the encoder (encoder(input_ids=..., attention_mask=..., "
                                "token_type_ids=...))")
+        pooling, distances = _pooling(model, encoder, padded)
+        if distances:
+            raise GradingError(f"the vector the Dense layer is given (in inference mode, on a padded batch) differs {distances} "
+                               "(relative to the largest value): pool with the mean over the tokens where attention_mask "
+                               "is 1 (a sum divided by their count), or take the [CLS] vector")
+        pooler = {id(w) for w in encoder.bert.pooler.weights}
+        unused = [w.name for w in model.trainable_weights if id(w) in pooler]
+        if pooling == "the masked mean" and unused:
+            raise GradingError(f"with mean pooling the pooler's {len(unused)} weights ({', '.join(unused)}) are among the "
+                               "model's trainable weights and get no gradient (Keras warns at every step): freeze it, "
+                               "encoder.bert.pooler.trainable = False")
         for step, want in _expected_rates(peak_lr, total_steps).items():
             try:
                 got = _learning_rate_at(model.optimizer, step)
@@ -282,7 +325,13 @@ def grade_build_classifier(learner_fn):
         trained = trained or model
     train_labels = np.array([i % 2 for i in range(32)])
     train = _batch(np.random.default_rng(11), train_labels, 10)
-    before = trained.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
+    scores = trained.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)
+    accuracy = float(np.mean(np.argmax(_logits(trained, train), axis=-1) == train_labels))
+    reported = {name: value for name, value in scores.items() if name != "loss"}
+    if not any(np.isclose(value, accuracy, atol=1e-6) for value in reported.values()):
+        raise GradingError(f"model.evaluate reports {', '.join(sorted(scores))}, and no accuracy (the batch's accuracy "
+                           f"is {accuracy:.3f}): compile with metrics=[\"accuracy\"]")
+    before = scores["loss"]
     trained.fit(train, train_labels, batch_size=8, epochs=2, verbose=0, shuffle=False)
     after = trained.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
     if not after < 0.8 * before:
@@ -291,14 +340,15 @@ def grade_build_classifier(learner_fn):
 
 
 def _reference_classifier(encoder, num_labels, peak_lr, total_steps, *, softmax=False, freeze=False,
-                          pooling="mean", units=None, optimizer=None, token_types=True, dropout=0.1):
+                          pooling="mean", units=None, optimizer=None, token_types=True, dropout=0.1,
+                          metrics=("accuracy",), freeze_pooler=True):
     """The lesson's answer, with switches for the classic mistakes below."""
     import tensorflow as tf
 
     from bertlab.finetuning import create_optimizer
 
     encoder.trainable = not freeze
-    encoder.bert.pooler.trainable = pooling == "pooler"  # unused otherwise: no "gradients do not exist" warnings
+    encoder.bert.pooler.trainable = pooling == "pooler" or not freeze_pooler  # unused otherwise: no "no gradient" warnings
     inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
     given = inputs if token_types else {k: v for k, v in inputs.items() if k != "token_type_ids"}
     out = encoder(**given)
@@ -310,13 +360,16 @@ def _reference_classifier(encoder, num_labels, peak_lr, total_steps, *, softmax=
     elif pooling == "mean":
         mask = tf.cast(inputs["attention_mask"], hidden.dtype)[:, :, None]
         pooled = tf.reduce_sum(hidden * mask, axis=1) / tf.reduce_sum(mask, axis=1)
+    elif pooling == "sum":  # ignores padding too, but is not the mean
+        mask = tf.cast(inputs["attention_mask"], hidden.dtype)[:, :, None]
+        pooled = tf.reduce_sum(hidden * mask, axis=1)
     else:  # the plain mean over every position, padding included
         pooled = tf.reduce_mean(hidden, axis=1)
     pooled = tf.keras.layers.Dropout(dropout)(pooled) if dropout else pooled
     outputs = tf.keras.layers.Dense(units or num_labels, activation="softmax" if softmax else None)(pooled)
     model = tf.keras.Model(inputs, outputs)
     model.compile(optimizer=optimizer or create_optimizer(peak_lr, total_steps),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=list(metrics))
     return model
 
 
@@ -357,6 +410,24 @@ def classifier_dropping_token_type_ids(encoder, num_labels, peak_lr, total_steps
 @wrong_answer("build_classifier", hint="Dropout layers have rates []")
 def classifier_without_dropout(encoder, num_labels, peak_lr, total_steps):
     return _reference_classifier(encoder, num_labels, peak_lr, total_steps, dropout=0)
+
+
+@wrong_answer("build_classifier", hint="differs from the masked mean by")
+def classifier_with_sum_pooling(encoder, num_labels, peak_lr, total_steps):
+    """The masked sum: padding-free (the padding check passes) and trainable, but not the mean the text asks for."""
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, pooling="sum")
+
+
+@wrong_answer("build_classifier", hint="with mean pooling the pooler's 2 weights")
+def classifier_with_mean_pooling_and_a_trainable_pooler(encoder, num_labels, peak_lr, total_steps):
+    """Step 3 of the exercise asks to freeze the pooler that mean pooling does not use."""
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, freeze_pooler=False)
+
+
+@wrong_answer("build_classifier", hint="and no accuracy")
+def classifier_without_metrics(encoder, num_labels, peak_lr, total_steps):
+    """Compiled without metrics=["accuracy"], which step 5 of the exercise asks for."""
+    return _reference_classifier(encoder, num_labels, peak_lr, total_steps, metrics=())
 
 
 @right_answer("build_classifier", why="[CLS] pooling: last_hidden_state[:, 0]")

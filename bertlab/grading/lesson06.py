@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from bertlab.grading.core import GradingError, grader, right_answer, wrong_answer
+from bertlab.grading.core import GradingError, LearnerError, NotImplementedYet, grader, right_answer, wrong_answer
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,6 +411,9 @@ def _threshold_edge_cases() -> list[tuple[str, np.ndarray, np.ndarray, float]]:
         ("scores with many decimals", (rng.random(200) < 0.2).astype(int), rng.random(200), 0.3),
         ("precision not monotonic: dips below the target between two thresholds that reach it",
          np.array([1, 0, 1, 1, 0, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]), 0.75),
+        # The last threshold of precision_recall_curve is the one a slice such as precision[:-2] drops.
+        ("only the highest threshold reaches the target (the last of precision_recall_curve's)",
+         np.array([1, 0, 1, 0, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2]), 0.9),
     ]
 
 
@@ -452,7 +455,13 @@ def grade_threshold_for_precision(learner_fn):
     (excluded) and it (included) predicts the same and is right."""
     for name, y, scores, target, want in _named_threshold_cases():
         given_y, given_scores = y.copy(), scores.copy()
-        got = float(learner_fn(given_y, given_scores, target))
+        try:
+            got = float(learner_fn(given_y, given_scores, target))
+        except LearnerError as wrapped:  # name the case: a slice one short fails only where the top threshold alone reaches
+            if isinstance(wrapped, NotImplementedYet):
+                raise
+            raise GradingError(f"{name}: threshold_for_precision raised {type(wrapped.error).__name__}: {wrapped.error} "
+                               f"(here {int(y.sum())} of {len(y)} are spam and threshold {want:.4f} reaches {target})") from None
         if not (np.array_equal(given_y, y) and np.array_equal(given_scores, scores)):
             raise GradingError(f"{name}: threshold_for_precision changed y_true or scores (sort a copy).")
         if np.array_equal(scores >= got, scores >= want):
@@ -530,3 +539,12 @@ def threshold_halfway_below(y_true, scores, target_precision):
     t = thresholds[np.flatnonzero(precision[:-1] >= target_precision)[0]]
     below = np.asarray(scores)[np.asarray(scores) < t]
     return float((t + below.max()) / 2) if len(below) else float(t)
+
+
+@wrong_answer("threshold_for_precision", hint="only the highest threshold reaches the target")
+def threshold_skipping_the_highest_threshold(y_true, scores, target_precision):
+    """precision[:-2]: drops the highest threshold's precision with the extra final 1."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, _, thresholds = precision_recall_curve(y_true, scores)
+    return float(thresholds[np.flatnonzero(precision[:-2] >= target_precision)[0]])
