@@ -148,6 +148,12 @@ EQUIVALENT: dict[tuple, str] = {
     ("lesson06.threshold_for_precision", 6, "precision[:-1]", "precision[:]"):
         "the extra last precision is 1 (no threshold): it comes first only when no threshold reaches the target, "
         "and then both versions index past the end and raise IndexError",
+    ("lesson05.build_classifier", 7, "encoder.bert.pooler.trainable = False", "pass"):
+        "mean pooling never uses the pooler: its weights get no gradient, logits and training are the same "
+        "(only Keras's 'no gradient' warning, which the exercise text mentions, differs)",
+    ("lesson05.build_classifier", 7, "encoder.bert.pooler.trainable = False", "encoder.bert.pooler.trainable = True"):
+        "mean pooling never uses the pooler: its weights get no gradient, logits and training are the same "
+        "(only Keras's 'no gradient' warning, which the exercise text mentions, differs)",
 }
 
 _SWAPS = {"argmin": "argmax", "min": "max", "maximum": "minimum", "amin": "amax", "reduce_min": "reduce_max",
