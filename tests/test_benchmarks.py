@@ -36,19 +36,19 @@ def test_cpu_speed_quick_measures_every_setting_in_interleaved_rounds(tmp_path):
     assert record["load_average_1min"].keys() == {"before", "after"}
 
 
-def _mrpc_module():
+def _benchmark_module(name: str):
+    """A script of benchmarks/ imported as a module (they import their neighbour `common`)."""
     import importlib
-    import sys
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        return importlib.import_module("mrpc")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
 
 
 def test_layerwise_decay_scales_by_depth_from_the_top():
-    mrpc = _mrpc_module()
+    mrpc = _benchmark_module("mrpc")
     scale = lambda name: mrpc.llrd_scale(name, num_layers=6, decay=0.5)  # noqa: E731
     assert scale("classifier/kernel:0") == 1.0
     assert scale("tf_bert_model/bert/pooler/dense/kernel:0") == 1.0
@@ -62,7 +62,7 @@ def test_layerwise_adamw_takes_a_smaller_step_for_lower_layers():
 
     from bertlab import finetuning as ft
 
-    mrpc = _mrpc_module()
+    mrpc = _benchmark_module("mrpc")
     with tf.name_scope("bert"):
         top = tf.Variable([1.0, 1.0], name="encoder/layer_._1/w")
         low = tf.Variable([1.0, 1.0], name="encoder/layer_._0/w")
@@ -80,7 +80,7 @@ def test_layerwise_adamw_takes_a_smaller_step_for_lower_layers():
 def test_reinitialising_the_top_layer_leaves_the_others_as_they_were():
     from transformers import BertConfig, TFBertModel
 
-    mrpc = _mrpc_module()
+    mrpc = _benchmark_module("mrpc")
     config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32)
     encoder = TFBertModel(config)
     encoder(encoder.dummy_inputs)
@@ -121,21 +121,11 @@ def test_mrpc_reports_each_seed_and_their_spread(tmp_path, shared_data_dir):
     assert "seed 3: accuracy" in result.stdout and "target met" in result.stdout
 
 
-def _lessons_module():
-    import importlib
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        return importlib.import_module("lessons")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-
-
 @pytest.mark.slow
 def test_lesson_benchmark_reports_the_kernels_peak_memory_and_the_slowest_cell(tmp_path):
     import nbformat
 
-    lessons = _lessons_module()
+    lessons = _benchmark_module("lessons")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1"),
                 nbformat.v4.new_code_cell("import time\nblock = bytearray(600 * 2**20)  # 600 MiB, touched\ntime.sleep(1.5)"),

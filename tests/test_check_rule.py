@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from kernel_helpers import kernel_runner
 
 from bertlab.grading import core
 
@@ -111,20 +112,7 @@ def kernel():
 
     manager, client = start_new_kernel(kernel_name="python3")
 
-    def execute(code: str) -> str:
-        msg_id, out = client.execute(code), []
-        while True:
-            msg = client.get_iopub_msg(timeout=120)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] in ("display_data", "execute_result"):
-                out.append(msg["content"]["data"].get("text/plain", ""))
-            elif msg["msg_type"] == "error":
-                out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out)
+    execute = kernel_runner(client)
 
     def run(sources: list[str]) -> str:
         # A new session: an empty namespace and history, as after restarting the kernel.

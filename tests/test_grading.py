@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from kernel_helpers import kernel_runner
 
 from bertlab.grading import core
 from bertlab.grading.__main__ import cell_role, lesson_of, main, score_all, score_notebook
@@ -674,18 +675,7 @@ def test_check_in_a_jupyter_kernel_applies_the_scoring_rule():
 
     manager, client = start_new_kernel(kernel_name="python3")
 
-    def run(code: str) -> str:
-        msg_id, out = client.execute(code), []
-        while True:
-            msg = client.get_iopub_msg(timeout=120)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] in ("display_data", "execute_result"):
-                out.append(msg["content"]["data"].get("text/plain", ""))
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out)
+    run = kernel_runner(client)
 
     try:
         run(SETUP + "\ndemo = np.ones((2, 3, 4))\nscale = float(2)")
