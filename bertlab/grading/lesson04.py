@@ -344,6 +344,12 @@ def _reference_mask(ids, special_ids, mask_id, vocab_size, rng, rate=0.15, split
     ids = np.asarray(ids)
     candidates = ~np.isin(ids, special_ids)
     chosen = candidates & (rng.random(ids.shape) < rate)
+    return _mask_chosen(ids, chosen, mask_id, vocab_size, rng, split)
+
+
+def _mask_chosen(ids, chosen, mask_id, vocab_size, rng, split=(0.8, 0.1)):
+    """BERT's replacement of the `chosen` positions ([MASK] / a random id / unchanged, by `split`),
+    with their labels: the part the wrong answers below share while each chooses differently."""
     labels = np.where(chosen, ids, IGNORE_INDEX)
     draw = rng.random(ids.shape)
     masked = ids.copy()
@@ -376,14 +382,7 @@ def mask_tokens_counting_15_percent_of_the_padded_batch(ids, special_ids, mask_i
     k = min(len(candidates), round(0.15 * ids.size))  # 15 % of every position, padding included
     chosen = np.zeros(ids.size, bool)
     chosen[rng.choice(candidates, size=k, replace=False)] = True
-    chosen = chosen.reshape(ids.shape)
-    labels = np.where(chosen, ids, IGNORE_INDEX)
-    draw = rng.random(ids.shape)
-    masked = ids.copy()
-    masked[chosen & (draw < 0.8)] = mask_id
-    random_pos = chosen & (draw >= 0.8) & (draw < 0.9)
-    masked[random_pos] = rng.integers(0, vocab_size, size=int(random_pos.sum()))
-    return masked, labels
+    return _mask_chosen(ids, chosen.reshape(ids.shape), mask_id, vocab_size, rng)
 
 
 @wrong_answer("mask_tokens", hint="do not create or reseed a generator")
@@ -396,12 +395,7 @@ def mask_tokens_reseeding_the_generator(ids, special_ids, mask_id, vocab_size, r
 def mask_tokens_every_seventh(ids, special_ids, mask_id, vocab_size, rng):
     ids = np.asarray(ids)
     chosen = ~np.isin(ids, special_ids) & (np.arange(ids.shape[1]) % 7 == 3)[None, :]
-    labels = np.where(chosen, ids, IGNORE_INDEX)
-    draw = rng.random(ids.shape)
-    masked = np.where(chosen & (draw < 0.8), mask_id, ids)
-    random_pos = chosen & (draw >= 0.8) & (draw < 0.9)
-    masked[random_pos] = rng.integers(0, vocab_size, size=int(random_pos.sum()))
-    return masked, labels
+    return _mask_chosen(ids, chosen, mask_id, vocab_size, rng)
 
 
 @wrong_answer("mask_tokens", hint="share the same id")
@@ -428,12 +422,7 @@ def mask_tokens_same_columns_in_every_row(ids, special_ids, mask_id, vocab_size,
     """One draw per column, shared by the rows: the rate and the per-position rate over seeds are right."""
     ids = np.asarray(ids)
     chosen = ~np.isin(ids, special_ids) & (rng.random(ids.shape[1]) < 0.15)[None, :]
-    labels = np.where(chosen, ids, IGNORE_INDEX)
-    draw = rng.random(ids.shape)
-    masked = np.where(chosen & (draw < 0.8), mask_id, ids)
-    random_pos = chosen & (draw >= 0.8) & (draw < 0.9)
-    masked[random_pos] = rng.integers(0, vocab_size, size=int(random_pos.sum()))
-    return masked, labels
+    return _mask_chosen(ids, chosen, mask_id, vocab_size, rng)
 
 
 @wrong_answer("mask_tokens", hint="not spread uniformly over range(vocab_size=30522)")
