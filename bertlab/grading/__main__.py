@@ -51,6 +51,7 @@ from pathlib import Path
 from bertlab.grading import cells, gradebook
 
 _NOTEBOOK_NAME = re.compile(r"(?:^|[^\d])(\d\d)_")
+SOLUTIONS = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"  # hidden from the notebooks scored
 
 
 @dataclass
@@ -63,6 +64,7 @@ class NotebookScore:
     error: str | None = None  # why this notebook was not (fully) scored
     run_error: bool = False  # True: the notebook could not be scored at all (no points were given)
     seconds: float = 0.0
+    sandbox: str | None = None  # how its code was sealed off: "namespaces", "fallback" (see bertlab.grading.worker)
 
     @property
     def points(self) -> int:
@@ -76,7 +78,7 @@ class NotebookScore:
         return {"path": str(self.path), "lesson": self.lesson,
                 "points": None if self.run_error else self.points, "max_points": self.max_points,
                 "exercises": [r.to_dict() for r in self.results], "cell_errors": self.cell_errors,
-                "flags": self.flags, "error": self.error, "seconds": round(self.seconds, 2)}
+                "flags": self.flags, "error": self.error, "seconds": round(self.seconds, 2), "sandbox": self.sandbox}
 
 
 # Kept for the tests and authors' scripts: the cell vocabulary lives in bertlab.grading.cells.
@@ -169,14 +171,21 @@ def _worker_env(jobs: int) -> dict:
 
 
 def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = False, timeout: float | None = 120,
-                   notebook_timeout: float | None = 600, jobs: int = 1) -> NotebookScore:
-    """Score one notebook in a fresh process (see the module docstring); never raises for the notebook's doing."""
+                   notebook_timeout: float | None = 600, jobs: int = 1, content: bytes | None = None,
+                   hide: tuple = ()) -> NotebookScore:
+    """Score one notebook in a fresh process (see the module docstring); never raises for the notebook's doing.
+
+    `content`: the notebook's bytes, read before any notebook of the class ran (:func:`score_all`);
+    `hide`: folders the notebook's code must not see (the class's notebooks, the course's solutions)."""
     from bertlab.grading import core
 
     path = Path(path)
     start = time.perf_counter()
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes() if content is None else content
+        if isinstance(text, OSError):
+            raise text
+        nb = json.loads(text.decode("utf-8"))
         if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
             raise ValueError("no list of cells")
         lesson, flags = lesson_of(path, nb, lesson)
@@ -193,7 +202,9 @@ def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = Fal
         return score
 
     with tempfile.NamedTemporaryFile("w+", suffix=".log", encoding="utf-8", errors="replace") as log:
-        request = {"path": str(path.resolve()), "lesson": lesson, "timeout": timeout, "log": log.name}
+        hide = [*hide, str(SOLUTIONS), str(path.resolve().parent)]
+        request = {"notebook": nb, "name": path.name, "lesson": lesson, "timeout": timeout, "log": log.name,
+                   "hide": hide}
         process = subprocess.Popen([sys.executable, "-m", "bertlab.grading.worker"], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=path.resolve().parent,
                                    env=_worker_env(jobs), start_new_session=True, text=True, encoding="utf-8",
@@ -228,8 +239,12 @@ def score_notebook(path: Path, *, lesson: str | None = None, verbose: bool = Fal
             score.error, score.run_error = f"cannot score: {event.get('message')}", True
         elif kind == "note":
             score.cell_errors.append(str(event.get("message")))
-        elif kind == "flag":  # for checks of the scoring process (none sends it yet), shown to the teacher
+        elif kind == "flag":  # for the teacher: wrote outside its folder, a copy of the course's answer
             score.flags.append(str(event.get("message")))
+        elif kind == "sandbox":
+            score.sandbox = str(event.get("mode"))
+        elif kind == "stopped":
+            stopped = stopped or str(event.get("message"))
         elif kind == "result" and event.get("name") in by_name:
             g = by_name.pop(event["name"])
             points = min(int(event.get("points", 0)), g.points)
@@ -261,10 +276,20 @@ def _kill_group(pid: int) -> None:
 
 
 def score_all(paths: list[Path], *, jobs: int | None = None, **options) -> list[NotebookScore]:
-    """Score `paths` in parallel (`jobs` processes at a time), in the order given."""
+    """Score `paths` in parallel (`jobs` processes at a time), in the order given.
+
+    Every notebook is read before any is run: what one notebook's code does to another's file
+    (where the OS lets it, see bertlab.grading.worker) cannot change that one's grade."""
     jobs = max(1, jobs or os.cpu_count() or 1)
+    contents = {}
+    for p in paths:
+        try:
+            contents[p] = Path(p).read_bytes()
+        except OSError as error:
+            contents[p] = error
+    hide = tuple(sorted({str(Path(p).resolve().parent) for p in paths}))
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda p: score_notebook(p, jobs=jobs, **options), paths))
+        return list(pool.map(lambda p: score_notebook(p, jobs=jobs, content=contents[p], hide=hide, **options), paths))
 
 
 def format_score(score: NotebookScore) -> str:

@@ -389,6 +389,39 @@ def _answer_code(dotted: str) -> tuple[str, set]:
     return dotted, codes
 
 
+def answer_codes(dotted: str) -> set:
+    """The code objects of a `uses` entry (a function, or a class's methods), importing a bertlab module."""
+    if dotted.startswith("bertlab."):
+        with __import__("contextlib").suppress(ImportError):
+            importlib.import_module(dotted.rpartition(".")[0])
+    return _answer_code(dotted)[1]
+
+
+def code_key(code: types.CodeType) -> tuple:
+    """A code object without what a copy changes: its name, file, line numbers, docstring and the
+    names of its locals (bytecode, the globals and attributes it names, its constants, recursively)."""
+    consts = list(code.co_consts)
+    if consts and isinstance(consts[0], str) and code.co_flags & 0x2:  # CO_NEWLOCALS: a function's docstring
+        consts[0] = None
+    return (code.co_code, code.co_names, code.co_argcount, code.co_kwonlyargcount, code.co_posonlyargcount,
+            tuple(code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c)) for c in consts))
+
+
+def answer_uses(uses, codes) -> list[str]:
+    """Which `uses` the code objects `codes` (what a learner's function ran) called ("dotted") or
+    ran a copy of ("copy:dotted": notebook code whose :func:`code_key` is the course's)."""
+    learner_keys = {code_key(c) for c in codes if isinstance(c, types.CodeType)
+                    and _LEARNER_FILE.search(c.co_filename)}
+    found = []
+    for dotted in uses:
+        answer = _answer_code(dotted)[1]
+        if answer & codes:
+            found.append(dotted)
+        elif learner_keys and any(code_key(c) in learner_keys for c in answer):
+            found.append(f"copy:{dotted}")
+    return found
+
+
 def _from_a_stub(error: BaseException) -> bool:
     """Whether a NotImplementedError was raised by code written in a notebook (the stub)."""
     tb = error.__traceback__
@@ -399,7 +432,18 @@ def _from_a_stub(error: BaseException) -> bool:
 
 def guarded(learner_fn, used: set | None = None):
     """`learner_fn` as graders must call it: plain-data results, any exception as LearnerError,
-    the protected modules restored after the call, the code objects it ran added to `used`."""
+    the protected modules restored after the call, the code objects it ran added to `used`.
+
+    A sealed learner function (the judge's proxy of a function in the learner process, see
+    :mod:`bertlab.grading.worker`) does all of that in the learner process: its ``sealed_call``
+    raises the same errors here, and adds the dotted names of the ``uses`` it ran to `used`."""
+    if type(learner_fn) in _SEALED_TYPES:
+        def remote(*args, **kwargs):
+            return learner_fn.sealed_call(args, kwargs, used)
+
+        remote.__name__ = getattr(learner_fn, "__name__", "learner_fn")
+        return remote
+
     def call(*args, **kwargs):
         seen: set = set()
 
@@ -466,13 +510,73 @@ def run_grader(g: Grader, learner_fn) -> Result:
     finally:
         restore_modules()
     notes = []
-    for dotted, codes in map(_answer_code, g.uses):
-        if codes & used:
+    # Code objects when graded here, dotted names ("copy:" for copies) from a sealed learner process.
+    found = set(answer_uses(g.uses, used)) | {u for u in used if isinstance(u, str)}
+    for dotted in g.uses:
+        if f"copy:{dotted}" in found and dotted.startswith("bertlab."):
+            return Result(name, 0, points, "failed",
+                          f"runs a copy of {dotted}, the course's own answer: write {name} yourself", [f"copied {dotted}"])
+        if dotted in found:
             if dotted.startswith("bertlab."):
                 return Result(name, 0, points, "failed",
                               f"calls {dotted}, the course's own answer: write {name} yourself", [f"used {dotted}"])
             notes.append(f"used {dotted}")
     return Result(name, points, points, "passed", notes=notes)
+
+
+# ---------------------------------------------------------------------------------------
+# Objects shared with the learner's function: recipes, handles and probes
+# ---------------------------------------------------------------------------------------
+# Graders call the learner's function in this process (tests, check(), mutants) or, when a
+# notebook is scored, over a socket in the learner process (bertlab.grading.worker). Arguments
+# that are plain data are copied there; objects (a model, a tokenizer) are built there from a
+# recipe, and objects a learner's function returns (a compiled model) stay there as a Handle.
+# Graders look at such objects only through probes. The same grader code runs in both modes.
+_RECIPES: dict[int, tuple] = {}  # id(obj) -> (obj, token, module, qualname, args, kwargs)
+_SEALED = None  # the judge's link to the learner process while a notebook is scored, else None
+_SEALED_TYPES: tuple = ()  # the judge's proxy class (bertlab.grading.worker.RemoteFunction), set by the judge
+
+
+class Handle:
+    """An object that lives in the learner process (what a sealed learner's function returned,
+    when it is not plain data). Pass it to :func:`probe` or back to the learner's function."""
+
+    def __init__(self, link, number: int, type_name: str):
+        self._link, self.number, self.type_name = link, number, type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} in the learner process>"
+
+
+def built(fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)``, remembered as a recipe: when a grader passes the object to a sealed
+    learner's function, the learner process builds its own copy by calling the same `fn` (a
+    module-level function or class of the course, imported by name) with the same arguments
+    (plain data, or other built objects), once per object. `fn` must build the same object in
+    another process (seeded weights), and must not compute expected answers (it runs there)."""
+    obj = fn(*args, **kwargs)
+    _RECIPES[_id(obj)] = (obj, f"{len(_RECIPES)}:{_id(obj)}", fn.__module__, fn.__qualname__, args, kwargs)
+    return obj
+
+
+def probe(fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)`` where the learner's objects are: in this process when graders run
+    in-process, in the learner process when a notebook is scored (sealed). `fn` is a module-level
+    function of the course that returns plain *observations* (logits on batches the grader chose,
+    the learning rate at given steps, which weights are trainable), never a verdict: in the sealed
+    case it runs in the learner's process, whose code may have replaced anything there, so the
+    grader compares what it returns with what it expects, here. Raises LearnerError when `fn`
+    raises (the learner's object misbehaved)."""
+    if _SEALED is not None:
+        return _SEALED.probe(fn, args, kwargs)
+    try:
+        return _plain(fn(*args, **kwargs))
+    except (NotPlainData, ScoringTimeout):
+        raise
+    except BaseException as error:
+        raise LearnerError(error) from None
+    finally:
+        restore_modules()
 
 
 MIN_WRONG_ANSWERS = 2

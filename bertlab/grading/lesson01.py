@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from bertlab.grading.core import GradingError, grader, right_answer, wrong_answer
+from bertlab.grading.core import GradingError, built, grader, right_answer, wrong_answer
 
 # Small configurations (vocab, hidden, heads, layers, feed-forward, max positions), drawn once
 # from a seeded generator so every run grades the same varied set; a hard-coded number or a
@@ -335,12 +335,12 @@ def _prepare_models():
     """(name, model, its input names, their sequence lengths, batch_size) per case, read before any learner call."""
     cases = []
     for training, seq_len, batch_size in INPUT_CONFIGS:
-        model = _small_bert(training, seq_len)
+        model = built(_small_bert, training, seq_len)  # built again in a sealed learner process (core.built)
         name = f"keras-bert {'pretraining model' if training else 'encoder'}, seq_len {seq_len}, batch of {batch_size}"
         cases.append((name, model, [t.name.split(":")[0] for t in model.inputs], [int(t.shape[1]) for t in model.inputs],
                       batch_size))
     for name, lengths, batch_size in DUMMY_EDGE_CASES:
-        model = _model_with_inputs(lengths)
+        model = built(_model_with_inputs, lengths)
         cases.append((name, model, [t.name.split(":")[0] for t in model.inputs], list(lengths), batch_size))
     return cases
 
