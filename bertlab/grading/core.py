@@ -50,6 +50,7 @@ import pkgutil
 import re
 import sys
 import types
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -437,7 +438,7 @@ def guarded(learner_fn, used: set | None = None):
     A sealed learner function (the judge's proxy of a function in the learner process, see
     :mod:`bertlab.grading.worker`) does all of that in the learner process: its ``sealed_call``
     raises the same errors here, and adds the dotted names of the ``uses`` it ran to `used`."""
-    if type(learner_fn) in _SEALED_TYPES:
+    if type(learner_fn) in SEALED["types"]:
         def remote(*args, **kwargs):
             return learner_fn.sealed_call(args, kwargs, used)
 
@@ -532,9 +533,11 @@ def run_grader(g: Grader, learner_fn) -> Result:
 # that are plain data are copied there; objects (a model, a tokenizer) are built there from a
 # recipe, and objects a learner's function returns (a compiled model) stay there as a Handle.
 # Graders look at such objects only through probes. The same grader code runs in both modes.
-_RECIPES: dict[int, tuple] = {}  # id(obj) -> (obj, token, module, qualname, args, kwargs)
-_SEALED = None  # the judge's link to the learner process while a notebook is scored, else None
-_SEALED_TYPES: tuple = ()  # the judge's proxy class (bertlab.grading.worker.RemoteFunction), set by the judge
+_RECIPES: dict[int, tuple] = {}  # id(obj) -> (obj or a weak reference, token, module, qualname, args, kwargs)
+_BUILT = 0
+# While the judge scores a notebook: {"link": its link to the learner process, "types": (its proxy
+# class,)}. Changed in place (restore_modules puts back rebound attributes of this module).
+SEALED: dict = {"link": None, "types": ()}
 
 
 class Handle:
@@ -554,9 +557,27 @@ def built(fn: Callable, *args, **kwargs):
     module-level function or class of the course, imported by name) with the same arguments
     (plain data, or other built objects), once per object. `fn` must build the same object in
     another process (seeded weights), and must not compute expected answers (it runs there)."""
+    global _BUILT
     obj = fn(*args, **kwargs)
-    _RECIPES[_id(obj)] = (obj, f"{len(_RECIPES)}:{_id(obj)}", fn.__module__, fn.__qualname__, args, kwargs)
+    key, _BUILT = _id(obj), _BUILT + 1
+    try:  # forgotten with the object (graders run thousands of times by the tests and the mutation tool)
+        weakref.finalize(obj, _RECIPES.pop, key, None)
+        kept = weakref.ref(obj)
+    except TypeError:  # not weak-referenceable: kept
+        kept = obj
+    _RECIPES[key] = (kept, f"{_BUILT}:{key}", fn.__module__, fn.__qualname__, args, kwargs)
     return obj
+
+
+def _recipe_of(obj):
+    """(token, module, qualname, args, kwargs) of an object made by :func:`built`, else None."""
+    entry = _RECIPES.get(_id(obj))
+    if entry is None:
+        return None
+    kept = entry[0]
+    if (kept() if isinstance(kept, weakref.ref) else kept) is not obj:
+        return None
+    return entry[1:]
 
 
 def probe(fn: Callable, *args, **kwargs):
@@ -567,8 +588,8 @@ def probe(fn: Callable, *args, **kwargs):
     case it runs in the learner's process, whose code may have replaced anything there, so the
     grader compares what it returns with what it expects, here. Raises LearnerError when `fn`
     raises (the learner's object misbehaved)."""
-    if _SEALED is not None:
-        return _SEALED.probe(fn, args, kwargs)
+    if SEALED["link"] is not None:
+        return SEALED["link"].probe(fn, args, kwargs)
     try:
         return _plain(fn(*args, **kwargs))
     except (NotPlainData, ScoringTimeout):

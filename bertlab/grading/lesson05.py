@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from bertlab.grading.core import GradingError, grader, right_answer, wrong_answer
+from bertlab.grading.core import GradingError, built, grader, probe, right_answer, wrong_answer
 
 _RNG = np.random.default_rng(505)
 
@@ -194,24 +194,23 @@ def _expected_rates(peak_lr: float, total_steps: int) -> dict[int, float]:
     return {step: float(schedule(step)) for step in steps}
 
 
-def _pooling(model, encoder, batch) -> tuple[str | None, str | None]:
-    """What the model's Dense layer is given, measured against the three poolings the exercise allows
-    (the masked mean of last_hidden_state, the [CLS] vector, BERT's pooler_output), in inference mode
-    (Dropout passes its input through): (the pooling it is, None) or (None, how far it is from each);
-    (None, None) when the logits do not come straight from a Dense layer (nothing to measure)."""
-    import tensorflow as tf
-
-    history = getattr(model.outputs[0], "_keras_history", None)
-    dense = getattr(history, "layer", None)
-    if not isinstance(dense, tf.keras.layers.Dense):
-        return None, None
-    given = tf.keras.Model(model.inputs, dense.input)(batch, training=False).numpy()
+def _allowed_poolings(encoder, batch) -> dict[str, np.ndarray]:
+    """The three poolings the exercise allows (the masked mean of last_hidden_state, the [CLS]
+    vector, BERT's pooler_output) of `encoder` on `batch`, in inference mode."""
     out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                   token_type_ids=batch["token_type_ids"], training=False)
     hidden = out.last_hidden_state.numpy().astype(np.float64)
     mask = batch["attention_mask"][:, :, None].astype(np.float64)
-    allowed = {"the masked mean": (hidden * mask).sum(axis=1) / mask.sum(axis=1), "the [CLS] vector": hidden[:, 0],
-               "pooler_output": out.pooler_output.numpy()}
+    return {"the masked mean": (hidden * mask).sum(axis=1) / mask.sum(axis=1), "the [CLS] vector": hidden[:, 0],
+            "pooler_output": out.pooler_output.numpy()}
+
+
+def _pooling_distances(given, allowed: dict) -> str | None:
+    """None when `given` (what the model's Dense layer is given) is one of the `allowed` poolings
+    (relative error 1e-4), else how far it is from each; None too when there is nothing to measure
+    (the logits do not come straight from a Dense layer: `given` is None)."""
+    if given is None:
+        return None
     errors = {}
     for name, want in allowed.items():
         if given.shape != want.shape:
@@ -219,9 +218,9 @@ def _pooling(model, encoder, batch) -> tuple[str | None, str | None]:
             continue
         error = float(np.abs(given - want).max() / max(1.0, float(np.abs(want).max())))
         if error <= 1e-4:
-            return name, None
+            return None
         errors[name] = f"{error:.3g}"
-    return None, ", ".join(f"from {name} by {error}" for name, error in errors.items())
+    return ", ".join(f"from {name} by {error}" for name, error in errors.items())
 
 
 def _logits(model, batch) -> np.ndarray:
@@ -229,6 +228,61 @@ def _logits(model, batch) -> np.ndarray:
 
     out = model(batch, training=False)
     return tf.cast(getattr(out, "logits", out), tf.float32).numpy()
+
+
+def _observe_classifier(model, encoder, batch, padded, second_segment, targets, steps) -> dict:
+    """A probe (core.probe): what build_classifier's grader measures of the model the learner's
+    function returned, run where the model is (the learner process when a notebook is scored).
+    Observations only: the grader compares them. Stops at the first thing it cannot measure."""
+    import tensorflow as tf
+
+    seen: dict = {"is_model": isinstance(model, tf.keras.Model), "type": type(model).__name__}
+    if not seen["is_model"]:
+        return seen
+    inputs = _model_inputs(model)
+    seen["inputs"] = {name: dtype.name for name, dtype in inputs.items()}
+    seen["compiled"] = getattr(model, "optimizer", None) is not None and getattr(model, "loss", None) is not None
+    if set(inputs) != set(INPUT_NAMES) or any(dtype != tf.int32 for dtype in inputs.values()) or not seen["compiled"]:
+        return seen
+    values = _logits(model, batch)
+    seen["logits"] = values
+    try:
+        loss_fn = tf.keras.losses.get(model.loss) if isinstance(model.loss, str) else model.loss
+        seen["loss"] = float(loss_fn(targets, values))
+    except Exception as error:  # noqa: BLE001 - the learner's loss choice
+        seen["loss_error"] = type(error).__name__
+    seen["dropout_rates"] = [float(layer.rate) for layer in model.layers if isinstance(layer, tf.keras.layers.Dropout)]
+    trainable = {id(w) for w in model.trainable_weights}
+    encoder_weights = {id(w) for w in encoder.weights}
+    seen["encoder_trainable"] = bool(encoder.trainable)
+    seen["frozen"] = len([w for w in encoder.trainable_weights if id(w) not in trainable]) if encoder.trainable else None
+    seen["encoder_weights"] = len(encoder.weights)
+    seen["trains_encoder"] = any(id(w) in encoder_weights for w in model.trainable_weights)
+    short = {key: value[:, :10] for key, value in padded.items()}
+    seen["padding_change"] = float(np.abs(_logits(model, padded) - _logits(model, short)).max())
+    seen["segment_change"] = float(np.abs(_logits(model, second_segment) - values).max())
+    history = getattr(model.outputs[0], "_keras_history", None)
+    dense = getattr(history, "layer", None)
+    seen["dense_input"] = (tf.keras.Model(model.inputs, dense.input)(padded, training=False).numpy()
+                           if isinstance(dense, tf.keras.layers.Dense) else None)
+    rates = {}
+    for step in steps:
+        try:
+            rates[step] = _learning_rate_at(model.optimizer, step)
+        except Exception as error:  # noqa: BLE001 - the learner's optimizer or schedule
+            rates[step] = type(error).__name__
+    seen["rates"] = rates
+    return seen
+
+
+def _observe_training(model, train, train_labels) -> dict:
+    """A probe (core.probe): model.evaluate's scores, the accuracy of its logits, then the loss
+    after 8 training steps (batches of 8) on `train`."""
+    scores = model.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)
+    accuracy = float(np.mean(np.argmax(_logits(model, train), axis=-1) == train_labels))
+    model.fit(train, train_labels, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    after = model.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
+    return {"scores": {str(k): float(v) for k, v in scores.items()}, "accuracy": accuracy, "after": float(after)}
 
 
 @grader("build_classifier", points=3, uses=["bertlab.finetuning.build_functional_classifier"])
@@ -239,27 +293,33 @@ def grade_build_classifier(learner_fn):
     or pooler_output, not a sum), the optimizer's learning rate at six steps (the course's warm-up
     and linear decay for that peak_lr and total_steps); then an accuracy metric in model.evaluate
     and 8 training steps of the first on a batch every allowed pooling ([CLS], pooler, masked mean)
-    can learn lower its loss."""
+    can learn lower its loss. The model is measured by probes (_observe_classifier, _observe_training:
+    where the model is) and judged here."""
     import tensorflow as tf
 
     rng = np.random.default_rng(5050)
     trained = None
     for num_labels, peak_lr, total_steps in CLASSIFIER_BUILDS:
-        encoder = _tiny_encoder(seed=num_labels)
+        encoder = built(_tiny_encoder, seed=num_labels)
         model = learner_fn(encoder, num_labels, peak_lr, total_steps)
-        if not isinstance(model, tf.keras.Model):
-            raise GradingError(f"return the Keras model, got {type(model).__name__}")
-        inputs = _model_inputs(model)
+        batch = _batch(rng, [0, 1, 1, 0, 1, 0], 10)
+        padded = _batch(np.random.default_rng(7), [0, 1, 1, 0, 1, 0], 10, padding=6)
+        second_segment = dict(batch, token_type_ids=(np.arange(10)[None, :] >= 5).astype(np.int32) * batch["attention_mask"])
+        targets = np.arange(6) % num_labels
+        expected_rates = _expected_rates(peak_lr, total_steps)
+        seen = probe(_observe_classifier, model, encoder, batch, padded, second_segment, targets, list(expected_rates))
+        if not seen["is_model"]:
+            raise GradingError(f"return the Keras model, got {seen['type']}")
+        inputs = seen["inputs"]
         if set(inputs) != set(INPUT_NAMES):
             raise GradingError(f"the model's inputs must be named {', '.join(INPUT_NAMES)}; got {', '.join(sorted(inputs))}")
-        wrong_type = [name for name, dtype in inputs.items() if dtype != tf.int32]
+        wrong_type = [name for name, dtype in inputs.items() if dtype != "int32"]
         if wrong_type:
             raise GradingError(f"token inputs are int32 (tf.keras.Input(..., dtype=tf.int32)); {wrong_type[0]} is "
-                               f"{inputs[wrong_type[0]].name}")
-        if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+                               f"{inputs[wrong_type[0]]}")
+        if not seen["compiled"]:
             raise GradingError("compile the model (model.compile(optimizer=..., loss=...)) before returning it")
-        batch = _batch(rng, [0, 1, 1, 0, 1, 0], 10)
-        values = _logits(model, batch)
+        values = np.asarray(seen["logits"], dtype=np.float32)
         if values.shape != (6, num_labels):
             hint = " (one output unit per class, even for two classes)" if values.shape[-1] == 1 else ""
             raise GradingError(f"for {num_labels} labels the output is (batch, num_labels) = (6, {num_labels}), "
@@ -267,51 +327,44 @@ def grade_build_classifier(learner_fn):
         if np.all(values >= 0) and np.allclose(values.sum(axis=-1), 1.0, atol=1e-4):
             raise GradingError("the model outputs probabilities (a softmax): output logits (no activation on the last "
                                "Dense layer) and let the loss take from_logits=True")
-        loss_fn = tf.keras.losses.get(model.loss) if isinstance(model.loss, str) else model.loss
-        targets = np.arange(6) % num_labels
         want = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)(targets, values).numpy()
-        try:
-            got = float(loss_fn(targets, values))
-        except Exception as error:  # noqa: BLE001 - any failure here is the learner's loss choice
-            raise GradingError(f"the loss cannot score integer labels against logits ({type(error).__name__}): use "
-                               "SparseCategoricalCrossentropy(from_logits=True)") from None
+        if "loss_error" in seen or seen.get("loss") is None:
+            raise GradingError(f"the loss cannot score integer labels against logits ({seen.get('loss_error')}): use "
+                               "SparseCategoricalCrossentropy(from_logits=True)")
+        got = float(seen["loss"])
         if not np.isclose(got, want, rtol=1e-3):
             raise GradingError(f"the loss does not match logits: model.loss gives {got:.4f} on the model's logits, "
                                f"SparseCategoricalCrossentropy(from_logits=True) gives {want:.4f}")
-        rates = [float(layer.rate) for layer in model.layers if isinstance(layer, tf.keras.layers.Dropout)]
+        rates = seen["dropout_rates"]
         if not any(np.isclose(rate, 0.1) for rate in rates):
             raise GradingError(f"the model's own Dropout layers have rates {rates}, expected a "
                                "tf.keras.layers.Dropout(0.1) between the pooling and the Dense layer")
-        trainable = {id(w) for w in model.trainable_weights}
-        frozen = [w.name for w in encoder.trainable_weights if id(w) not in trainable] if encoder.trainable else ["all"]
-        encoder_weights = {id(w) for w in encoder.weights}
-        if not encoder.trainable or not any(id(w) in encoder_weights for w in model.trainable_weights) or len(frozen) > 4:
-            raise GradingError(f"the encoder is frozen: {len(frozen) if frozen != ['all'] else 'all'} of its "
-                               f"{len(encoder.weights)} weights are not among the model's trainable weights; fine-tuning "
+        frozen = seen["frozen"]
+        if not seen["encoder_trainable"] or not seen["trains_encoder"] or (frozen or 0) > 4:
+            raise GradingError(f"the encoder is frozen: {frozen if frozen is not None else 'all'} of its "
+                               f"{seen['encoder_weights']} weights are not among the model's trainable weights; fine-tuning "
                                "trains the pretrained encoder too (leave it trainable)")
-        padded = _batch(np.random.default_rng(7), [0, 1, 1, 0, 1, 0], 10, padding=6)
-        short = {key: value[:, :10] for key, value in padded.items()}
-        change = float(np.abs(_logits(model, padded) - _logits(model, short)).max())
+        change = float(seen["padding_change"])
         if change > 1e-4:
             raise GradingError(f"6 more padding positions changed the logits by up to {change:.2g}: the pooling counts "
                                "padding positions (weight the mean by attention_mask, or take the [CLS] vector)")
-        second_segment = dict(batch, token_type_ids=(np.arange(10)[None, :] >= 5).astype(np.int32) * batch["attention_mask"])
-        change = float(np.abs(_logits(model, second_segment) - values).max())
+        change = float(seen["segment_change"])
         if change < 1e-6:
             raise GradingError(f"token_type_ids 1 on the second half of each pair changed the logits by {change:.2g}: "
                                "pass token_type_ids to the encoder (encoder(input_ids=..., attention_mask=..., "
                                "token_type_ids=...))")
-        _, distances = _pooling(model, encoder, padded)
+        given = seen["dense_input"]
+        distances = _pooling_distances(None if given is None else np.asarray(given, np.float64),
+                                       _allowed_poolings(encoder, padded))
         if distances:
             raise GradingError(f"the vector the Dense layer is given (in inference mode, on a padded batch) differs {distances} "
                                "(relative to the largest value): pool with the mean over the tokens where attention_mask "
                                "is 1 (a sum divided by their count), or take the [CLS] vector")
-        for step, want in _expected_rates(peak_lr, total_steps).items():
-            try:
-                got = _learning_rate_at(model.optimizer, step)
-            except Exception as error:  # noqa: BLE001 - the learner's optimizer or schedule
+        for step, want in expected_rates.items():
+            got = seen["rates"].get(step)
+            if isinstance(got, str) or got is None:
                 raise GradingError(f"cannot read the optimizer's learning rate at step {step} "
-                                   f"({type(error).__name__}): use ft.create_optimizer(peak_lr, total_steps)") from None
+                                   f"({got}): use ft.create_optimizer(peak_lr, total_steps)")
             if not np.isclose(got, want, rtol=1e-4, atol=peak_lr * 1e-6):
                 raise GradingError(f"with peak_lr={peak_lr:g}, total_steps={total_steps}: model.optimizer's learning "
                                    f"rate at step {step} is {got:.4g}, expected {want:.4g} (ft.create_optimizer(peak_lr, "
@@ -319,15 +372,13 @@ def grade_build_classifier(learner_fn):
         trained = trained or model
     train_labels = np.array([i % 2 for i in range(32)])
     train = _batch(np.random.default_rng(11), train_labels, 10)
-    scores = trained.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)
-    accuracy = float(np.mean(np.argmax(_logits(trained, train), axis=-1) == train_labels))
+    seen = probe(_observe_training, trained, train, train_labels)
+    scores, accuracy = seen["scores"], seen["accuracy"]
     reported = {name: value for name, value in scores.items() if name != "loss"}
     if not any(np.isclose(value, accuracy, atol=1e-6) for value in reported.values()):
         raise GradingError(f"model.evaluate reports {', '.join(sorted(scores))}, and no accuracy (the batch's accuracy "
                            f"is {accuracy:.3f}): compile with metrics=[\"accuracy\"]")
-    before = scores["loss"]
-    trained.fit(train, train_labels, batch_size=8, epochs=2, verbose=0, shuffle=False)
-    after = trained.evaluate(train, train_labels, batch_size=32, verbose=0, return_dict=True)["loss"]
+    before, after = scores["loss"], seen["after"]
     if not after < 0.8 * before:
         raise GradingError(f"8 training steps (batches of 8) on a batch whose every token tells its class: the loss went "
                            f"{before:.3f} -> {after:.3f}, expected below {0.8 * before:.3f}")
@@ -535,7 +586,7 @@ def _pair_predictions():
     tokenizer = _tokenizer()
     cases = []
     for num_labels, seed, pooling in MODELS:
-        model = _tiny_classifier(num_labels, seed, pooling)
+        model = built(_tiny_classifier, num_labels, seed, pooling)  # built again in a sealed learner process
         expected = [(s1, s2, *_reference_pair(model, tokenizer, s1, s2)) for s1, s2 in PAIRS]
         cases.append((num_labels, model, [w.copy() for w in model.get_weights()], expected))
     return cases
@@ -553,8 +604,14 @@ def _prepare_pairs():
     return _pair_predictions(), _shifted_pair_predictions()
 
 
+def _calls(tokenizer) -> int:
+    """A probe (core.probe): how many times a ShiftedTokenizer was called."""
+    return int(tokenizer.calls)
+
+
 def _weights_unchanged(model, weights) -> bool:
-    """Whether the model still has `weights`; puts them back if not (the next check needs them)."""
+    """Whether the model still has `weights`; puts them back if not (the next check needs them).
+    A probe (core.probe): it runs where the model is."""
     if all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights)):
         return True
     model.set_weights(weights)
@@ -586,20 +643,20 @@ def _check_prediction(got, num_labels, want_label, want_probabilities, where: st
 def grade_predict_pair(learner_fn):
     """The label and class probabilities of tiny seeded classifiers (2 and 3 labels) on four pairs, with
     the lesson's tokenizer and with another one (ShiftedTokenizer: other ids, calls counted)."""
-    tokenizer = _tokenizer()
+    tokenizer = built(_tokenizer)
     for num_labels, model, weights, expected in _pair_predictions():
         for sentence1, sentence2, want_label, want_probabilities in expected:
             got = learner_fn(model, tokenizer, sentence1, sentence2)
-            if not _weights_unchanged(model, weights):
+            if not probe(_weights_unchanged, model, weights):
                 raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
             _check_prediction(got, num_labels, want_label, want_probabilities, f"({sentence1!r}, {sentence2!r})")
     num_labels, model, weights, _ = _pair_predictions()[0]
     for sentence1, sentence2, want_label, want_probabilities in _shifted_pair_predictions():
-        shifted = ShiftedTokenizer(tokenizer)
+        shifted = built(ShiftedTokenizer, tokenizer)
         got = learner_fn(model, shifted, sentence1, sentence2)
-        if not _weights_unchanged(model, weights):
+        if not probe(_weights_unchanged, model, weights):
             raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
-        if shifted.calls == 0:
+        if probe(_calls, shifted) == 0:
             raise GradingError("given another tokenizer (ids shifted by one), predict_pair called it 0 times: "
                                "tokenize with the tokenizer argument")
         _check_prediction(got, num_labels, want_label, want_probabilities,

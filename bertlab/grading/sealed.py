@@ -188,9 +188,9 @@ def dumps_for_learner(value) -> bytes:
         def persistent_id(self, obj):
             if isinstance(obj, core.Handle):
                 return ("handle", obj.number)
-            recipe = core._RECIPES.get(id(obj))
-            if recipe is not None and recipe[0] is obj:
-                _, token, module, qualname, args, kwargs = recipe
+            recipe = core._recipe_of(obj)
+            if recipe is not None:
+                token, module, qualname, args, kwargs = recipe
                 return ("recipe", token, module, qualname, dumps_for_learner((args, kwargs)))
             kind = type(obj)
             if kind.__module__.startswith("tensorflow") and hasattr(obj, "numpy") and hasattr(obj, "dtype"):

@@ -389,7 +389,7 @@ def score(request: dict, channel, link: Link) -> None:
     _send(channel, "sandbox", mode="namespaces" if link.namespaces else "fallback",
           readonly=bool(sandbox.get("readonly")), hidden=[str(h) for h in sandbox.get("hidden", [])],
           error=sandbox.get("error"))
-    core._SEALED, core._SEALED_TYPES = link, (RemoteFunction,)
+    core.SEALED.update(link=link, types=(RemoteFunction,))
     pending = {g.name: g for g in graders}
 
     def grade(name: str) -> None:
@@ -441,7 +441,7 @@ def score(request: dict, channel, link: Link) -> None:
     except LearnerGone as gone:
         _send(channel, "stopped", message=str(gone))
     finally:
-        core._SEALED = None
+        core.SEALED.update(link=None, types=())
     for name, dotted in copies.items():
         _send(channel, "flag", message=f"{name} is a copy of {dotted}, the course's own answer")
 
