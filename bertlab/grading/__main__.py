@@ -4,14 +4,17 @@
     python -m bertlab.grading score submissions/ --gradebook gradebook.csv --csv audit.csv
     python -m bertlab.grading score /autograder/submission --lesson 02 --gradescope /autograder/results/results.json
 
-Each notebook is scored in its own process (:mod:`bertlab.grading.worker`), several at a time
-(``--jobs``, default: the number of CPUs): the graders compute their expected answers first,
-then the notebook's cells run by the scoring rule (imports, ``def``/``class`` statements and
-literal constants only; see :mod:`bertlab.grading.cells`), then each exercise is graded. What a
-notebook does (``sys.exit``, ``os.chdir``, patching NumPy or the grader, an endless loop) stays
-in its process; ``--timeout`` limits each cell and grader, ``--notebook-timeout`` kills the
-whole process. When a notebook's process ends, its process group is killed too, so nothing it
-started outlives its scoring.
+Each notebook is scored by its own judge process (:mod:`bertlab.grading.worker`, whose docstring
+holds the threat model), several at a time (``--jobs``, default: the number of CPUs): the graders
+compute their expected answers there, the notebook's cells run by the scoring rule (imports,
+``def``/``class`` statements and literal constants only; see :mod:`bertlab.grading.cells`) in a
+separate learner process (:mod:`bertlab.grading.learner`: a private folder, namespaces where the
+machine allows), and each exercise is graded by the judge calling the learner's function over a
+socket. Every notebook is read before any of them runs. What a notebook does (``sys.exit``,
+``os.chdir``, patching NumPy or the grader, writing to file descriptors, an endless loop) stays in
+its learner process; ``--timeout`` limits each cell and grader, ``--notebook-timeout`` kills the
+whole judge. When a notebook's processes end, everything they started is killed too (the PID
+namespace, or the judge as child subreaper), so nothing outlives its scoring.
 
 Prints a table per notebook and ``TOTAL x/y points``; ``--json`` prints JSON instead (only
 the scorer writes to stdout). Files, written once every notebook's processes are gone, each

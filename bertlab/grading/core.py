@@ -398,14 +398,34 @@ def answer_codes(dotted: str) -> set:
     return _answer_code(dotted)[1]
 
 
+_LOCAL_OPS = ("LOAD_FAST", "STORE_FAST", "DELETE_FAST", "LOAD_CLOSURE", "LOAD_DEREF", "STORE_DEREF",
+              "DELETE_DEREF", "MAKE_CELL", "LOAD_CLASSDEREF")
+_SKIPPED_OPS = ("CACHE", "NOP", "RESUME", "EXTENDED_ARG", "PUSH_NULL", "COPY_FREE_VARS")
+
+
 def code_key(code: types.CodeType) -> tuple:
     """A code object without what a copy changes: its name, file, line numbers, docstring and the
-    names of its locals (bytecode, the globals and attributes it names, its constants, recursively)."""
-    consts = list(code.co_consts)
-    if consts and isinstance(consts[0], str) and code.co_flags & 0x2:  # CO_NEWLOCALS: a function's docstring
-        consts[0] = None
-    return (code.co_code, code.co_names, code.co_argcount, code.co_kwonlyargcount, code.co_posonlyargcount,
-            tuple(code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c)) for c in consts))
+    names of its locals. Its instructions, with jumps as instruction numbers, locals by position,
+    globals, attributes and constants by value (nested code recursively), and ``obj.method()``
+    calls one way whether the compiler used LOAD_METHOD (it depends on the imports around)."""
+    import dis
+
+    instructions = [i for i in dis.get_instructions(code) if i.opname not in _SKIPPED_OPS]
+    number = {ins.offset: n for n, ins in enumerate(instructions)}
+    jumps = set(dis.hasjrel) | set(dis.hasjabs)
+    key = []
+    for ins in instructions:
+        op = "LOAD_ATTR" if ins.opname == "LOAD_METHOD" else ins.opname
+        if ins.opname in _LOCAL_OPS:
+            arg = ins.arg
+        elif isinstance(ins.argval, types.CodeType):
+            arg = code_key(ins.argval)
+        elif ins.opcode in jumps:
+            arg = number.get(ins.argval)
+        else:
+            arg = repr(ins.argval)
+        key.append((op, arg))
+    return (tuple(key), code.co_argcount, code.co_kwonlyargcount, code.co_posonlyargcount)
 
 
 def answer_uses(uses, codes) -> list[str]:
@@ -415,7 +435,7 @@ def answer_uses(uses, codes) -> list[str]:
                     and _LEARNER_FILE.search(c.co_filename)}
     found = []
     for dotted in uses:
-        answer = _answer_code(dotted)[1]
+        answer = answer_codes(dotted)
         if answer & codes:
             found.append(dotted)
         elif learner_keys and any(code_key(c) in learner_keys for c in answer):

@@ -37,13 +37,13 @@ still counts it, so ``percent`` treats a missing notebook as no points. A studen
 notebook for a lesson could not be scored gets an empty ``total`` and ``percent``: the run must
 be repeated, the learner has not earned a zero.
 
-**Flags** (what a teacher should look at, joined by "; "): an exercise that called the course's
-own answer (``bertlab....``: no points), a cell that could not run (and a graded cell that could
+**Flags** (what a teacher should look at, joined by "; "): an exercise that called or copied the
+course's own answer (``bertlab....``: no points), a cell that could not run (and a graded cell that could
 not run), a notebook stopped or crashed (ungraded exercises), check cells or a file name naming
 another lesson, two notebooks for one lesson, a lesson with no notebook, a notebook that could
 not be scored, a student id that could not be derived, and any flag the scoring process reports
-(``{"kind": "flag"}``, the hook for checks such as a notebook writing outside its folder; the
-scorer has no such check yet).
+(``{"kind": "flag"}``: a notebook that wrote or tried to write outside its folder, a graded
+function that is a copy of the course's answer; see :mod:`bertlab.grading.worker`).
 """
 from __future__ import annotations
 

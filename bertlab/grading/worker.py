@@ -69,6 +69,7 @@ import ctypes
 import dataclasses
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -171,7 +172,7 @@ class Link:
         if self.dead:
             raise LearnerGone(self.dead)
         try:
-            sealed.send_bytes(self.sock, __import__("pickle").dumps(message))
+            sealed.send_bytes(self.sock, pickle.dumps(message))
             reply = self._reply()
         except core.ScoringTimeout:  # our own limit, mid-call: wait briefly for the learner's answer, then stop it
             self._drain()
@@ -346,12 +347,12 @@ def _usable_hides(folders) -> list[str]:
 def score(request: dict, channel, link: Link) -> None:
     lesson, timeout = request["lesson"], request.get("timeout") or None
     nb = request["notebook"]
-    link.request_setup = ("setup", {"notebook": nb, "name": request.get("name"), "timeout": timeout,
-                                    "sandbox": "namespaces" if link.namespaces else "fallback",
-                                    "workdir": link.workdir, "hide": _usable_hides(request.get("hide", []))})
+    setup = ("setup", {"notebook": nb, "name": request.get("name"), "timeout": timeout,
+                       "sandbox": "namespaces" if link.namespaces else "fallback",
+                       "workdir": link.workdir, "hide": _usable_hides(request.get("hide", []))})
     from bertlab.grading import sealed
 
-    sealed.send_bytes(link.sock, __import__("pickle").dumps(link.request_setup))  # the learner sets up while we prepare
+    sealed.send_bytes(link.sock, pickle.dumps(setup))  # the learner process sets up while the graders prepare
     try:
         import bertlab  # noqa: F401  (Keras 2)
         from bertlab.grading import cells, core
@@ -385,7 +386,12 @@ def score(request: dict, channel, link: Link) -> None:
     except Exception as error:  # noqa: BLE001 - the learner process could not start
         _send(channel, "run_error", message=f"the notebook's process did not start: {_error_line(error)}")
         return
-    sandbox = dict(hello.get("sandbox") or {}) if isinstance(hello, dict) else {}
+    if not isinstance(hello, dict) or "raised" in hello:  # before any of the notebook's code: the installation
+        why = hello.get("raised", {}) if isinstance(hello, dict) else {}
+        _send(channel, "run_error", message=f"the notebook's process could not start: {why.get('error_type', '')}: "
+                                            f"{why.get('message', '')}")
+        return
+    sandbox = dict(hello.get("sandbox") or {})
     _send(channel, "sandbox", mode="namespaces" if link.namespaces else "fallback",
           readonly=bool(sandbox.get("readonly")), hidden=[str(h) for h in sandbox.get("hidden", [])],
           error=sandbox.get("error"))
@@ -442,8 +448,6 @@ def score(request: dict, channel, link: Link) -> None:
         _send(channel, "stopped", message=str(gone))
     finally:
         core.SEALED.update(link=None, types=())
-    for name, dotted in copies.items():
-        _send(channel, "flag", message=f"{name} is a copy of {dotted}, the course's own answer")
 
 
 def course_copies(modules: dict, graders) -> dict[str, str]:
