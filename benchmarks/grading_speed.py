@@ -82,9 +82,12 @@ def main() -> int:
         "grading_speed", "minilm-l6", metrics,
         runs_seconds=[round(s, 1) for s in runs],
         load_average_1min={"before": before, "after": after},
+        sandbox=sorted({str(n.get("sandbox")) for n in payload["notebooks"] if n.get("sandbox")}),
         notes=("2 CPU cores shared with other developers' jobs while measured (see the load average): "
-               "an idle machine is faster. Each notebook is scored in its own process; the time includes "
-               "starting TensorFlow in each and the graders' reference answers."),
+               "an idle machine is faster. Each notebook that is not all stubs is scored by two processes "
+               "(the judge, and the learner process that runs its cells, sealed off: see "
+               "bertlab/grading/worker.py); the time includes starting TensorFlow in both and the graders' "
+               "reference answers."),
     )
     print(f"wrote {path}")
     return 0

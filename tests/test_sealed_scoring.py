@@ -64,13 +64,21 @@ FRAME_READER = {
                              "    for obj in gc.get_objects():\n"
                              "        if isinstance(obj, functools._lru_cache_wrapper) and obj.cache_info().currsize \\\n"
                              "                and getattr(obj, '__module__', '') == 'bertlab.grading.lesson03':\n"
-                             "            cases = obj()\n"
-                             "            for case in cases if isinstance(cases, list) else []:\n"
+                             "            try:\n"
+                             "                cases = obj()\n"
+                             "            except TypeError:\n"
+                             "                continue\n"
+                             "            for case in cases if isinstance(cases, (list, tuple)) else []:\n"
                              "                if isinstance(case, tuple) and len(case) == 4 and np.shape(case[1]) == np.shape(vectors_a) \\\n"
                              "                        and np.array_equal(case[1], vectors_a) and np.array_equal(case[2], vectors_b):\n"
-                             "                    return sorted(case[3])[0] if isinstance(case[3], (set, list, tuple)) else case[3]\n"
+                             "                    return int(sorted(case[3])[0]) if isinstance(case[3], (set, frozenset, list, tuple)) else case[3]\n"
                              "    return 0"),
 }
+# Right only when the course's solution notebooks can be read (found from bertlab.__file__).
+PEEKER = ("    import os, bertlab\n"
+          "    folder = os.path.join(os.path.dirname(os.path.dirname(bertlab.__file__)), 'notebooks', 'solutions')\n"
+          "    if not any(n.endswith('.ipynb') for n in (os.listdir(folder) if os.path.isdir(folder) else [])):\n"
+          "        " + ZEROS.strip() + "\n" + RIGHT_03["masked_mean_pool"])
 COPY_OF_COURSE = inspect.getsource(bertlab.encoder.masked_mean_pool)
 COPY_EXEC = ("    import inspect\n"
              "    import bertlab.encoder as encoder\n"
@@ -124,7 +132,7 @@ def _copy_at_another_line(folder: Path) -> Path:
 def _class(root: Path) -> dict[str, Path]:
     """The crafted class: one folder per student, one lesson-03 notebook each."""
     folders = {name: root / name for name in ("amy", "carl", "dora", "eve", "frank", "gina", "hugo", "ivan",
-                                              "zed")}
+                                              "kim", "zed")}
     for folder in folders.values():
         folder.mkdir(parents=True)
     grades = root / "out"
@@ -143,6 +151,7 @@ def _class(root: Path) -> dict[str, Path]:
                               before=[_detached(grades / "gradebook.csv", grades / "audit.csv")]),
         "copy_line": _copy_at_another_line(folders["hugo"]),
         "copy_exec": _lesson03(folders["ivan"], "03_copy_exec.ipynb", {"masked_mean_pool": COPY_EXEC}),
+        "peeker": _lesson03(folders["kim"], "03_peeker.ipynb", {"masked_mean_pool": PEEKER}),
         "untouched": _lesson03(folders["zed"], "03_untouched.ipynb", {}),
     }
     return paths
@@ -245,9 +254,11 @@ def test_a_notebook_overwriting_a_classmates_notebook_changes_nothing(scored):
 @pytest.mark.slow
 @pytest.mark.skipif(not NAMESPACES, reason="user namespaces are refused here: the fallback lets a notebook write "
                                            "outside its folder (its classmates' grades still hold, tested above)")
-def test_with_namespaces_the_classmates_file_is_not_even_written(scored):
+def test_with_namespaces_the_classmates_file_is_not_even_written_nor_the_solutions_read(scored):
     assert scored["victim_after"] == scored["victim_before"]
     assert _nb(scored, "right")["sandbox"] == "namespaces"
+    assert _points(_nb(scored, "peeker"))["masked_mean_pool"] == 0
+    assert _points(_nb(scored, "peeker", "shuffled"))["masked_mean_pool"] == 2  # the fallback hides nothing
 
 
 @pytest.mark.slow
@@ -277,7 +288,8 @@ def test_the_class_gets_the_same_grades_together_alone_and_shuffled_in_the_fallb
     for key in scored["paths"]:
         together = _points(_nb(scored, key))
         assert _points(_nb(scored, key, "alone")) == together, key
-        assert _points(_nb(scored, key, "shuffled")) == together, key
+        if key != "peeker" or not NAMESPACES:  # it reads the solutions, which only the namespaces hide
+            assert _points(_nb(scored, key, "shuffled")) == together, key
     assert {_nb(scored, key, "shuffled")["sandbox"] for key in scored["paths"] if _nb(scored, key, "shuffled")["sandbox"]} \
         == {"fallback"}
 

@@ -85,34 +85,50 @@ def seal_filesystem(hide: list[str]) -> dict:
     return {"readonly": True, "unwritable_mounts_failed": failed, "hidden": hidden}
 
 
+_NOTEBOOK_CODE = ("<cell ", "<string>")  # the scored cells' file names, and exec'd code
+
+
 def _install_audit_hook(workdir: str, record: list) -> None:
-    """Record the paths the notebook's Python code opens for writing (or removes, renames) outside
-    its folder and /tmp. Advisory: it runs in the learner's process, so a notebook can get around
-    it (writes through C code, ctypes); the read-only mounts are what hold."""
-    allowed = (os.path.realpath(workdir) + os.sep, "/tmp/", "/dev/shm/", "/dev/null", "/proc/self/")
+    """Record the paths the notebook's own code opens for writing (or removes, renames, ...)
+    outside its folder: an event whose caller, within 4 frames, is a scored cell (so a library's
+    cache written during an import is not counted, a learner's ``Path(...).write_text`` is).
+    Advisory: it runs in the learner's process, so a notebook can get around it (C code, ctypes,
+    removing the hook's effect); the read-only mounts are what hold."""
+    allowed = (os.path.realpath(workdir) + os.sep, "/dev/null", "/dev/shm/", "/proc/self/")
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+    getframe, realpath, fsdecode = sys._getframe, os.path.realpath, os.fsdecode
 
     def outside(path) -> bool:
         try:
-            if isinstance(path, int):
-                return False
-            full = os.path.realpath(os.fsdecode(path))
+            full = realpath(fsdecode(path))
         except Exception:  # noqa: BLE001 - a path we cannot read: count it
             return True
         return not (full + os.sep).startswith(allowed) and not full.startswith(allowed)
 
+    def from_notebook() -> bool:
+        frame = getframe(2)
+        for _ in range(4):
+            if frame is None:
+                return False
+            if frame.f_code.co_filename.startswith(_NOTEBOOK_CODE):
+                return True
+            frame = frame.f_back
+        return False
+
     def hook(event, args):
         try:
+            if len(record) >= 20 or not args or isinstance(args[0], int):
+                return
             if event == "open" and len(args) >= 3:
                 path, mode, flags = args[:3]
                 writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                     isinstance(flags, int) and flags & write_flags)
-                if writing and outside(path) and len(record) < 20:
-                    record.append(os.fsdecode(path) if not isinstance(path, int) else str(path))
-            elif event in ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree", "os.truncate",
-                           "os.symlink", "os.link", "os.chmod") and args:
-                if outside(args[0]) and len(record) < 20:
-                    record.append(os.fsdecode(args[0]) if isinstance(args[0], (str, bytes)) else str(args[0]))
+            else:
+                path = args[0]
+                writing = event in ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree", "os.truncate",
+                                    "os.symlink", "os.link", "os.chmod", "os.replace")
+            if writing and isinstance(path, (str, bytes, os.PathLike)) and outside(path) and from_notebook():
+                record.append(fsdecode(path))
         except Exception:  # noqa: BLE001 - the hook must never break the notebook's code
             pass
 
