@@ -414,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"TOTAL {points}/{max_points} points" + (f" ({len(run_errors)} notebook(s) not scored)" if run_errors else ""))
     for s in run_errors:
         print(f"{s.path}: {s.error}", file=sys.stderr)
+    fallback = [s for s in scores if s.sandbox == "fallback"]
+    if fallback:
+        print(f"note: {len(fallback)} notebook(s) scored without namespaces (sandbox: fallback; user namespaces "
+              "refused or BERTLAB_SANDBOX=fallback): their code could write outside its folder; grades and files "
+              "written here still hold (see bertlab/grading/worker.py)", file=sys.stderr)
 
     # Last, once every notebook's processes are gone (score_all has waited for each, and killed its group).
     students, student_flags = gradebook.assign_students(found, args.student_id_from, roster)
