@@ -44,6 +44,14 @@ code never runs in this process:
   source, renamed locals: compared as code objects without positions, names or docstrings), earns
   no points and is flagged.
 
+What is *not* sealed, and why: the learner process needs the course's package (the notebook
+imports it, objects are built from its recipes), so its code can import the grading modules and
+recompute the graders' seeded cases and references *in its own process* (nothing of ours is
+read: it is the same as calling the course's answer, which ``uses`` detects only for the named
+functions). A call that switches off the profiler (``sys.setprofile``) before calling a ``uses``
+function hides that call; a copy of the code is still recognised by the judge when it is in the
+notebook's source. In the fallback, the solution notebooks are readable.
+
 The request comes as one JSON line on stdin: ``{"notebook", "name", "lesson", "timeout", "log",
 "hide"}``. The answer goes, one JSON line per event, to a private copy of stdout; everything this
 process and the learner process print goes to the log file:
