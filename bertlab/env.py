@@ -345,10 +345,27 @@ class _NoGradientNote(logging.Filter):
 
 
 def quiet_repeated_keras_warnings() -> None:
-    """Install :class:`_NoGradientNote` on TensorFlow's logger (once)."""
+    """Install :class:`_NoGradientNote` on TensorFlow's logger (once), and :func:`_course_warning_format`."""
     logger = logging.getLogger("tensorflow")
     if not any(isinstance(f, _NoGradientNote) for f in logger.filters):
         logger.addFilter(_NoGradientNote())
+    if not getattr(warnings.formatwarning, "_bertlab", False):
+        warnings.formatwarning = _course_warning_format(warnings.formatwarning)
+
+
+def _course_warning_format(original):
+    """The course's own warnings (``TruncationWarning``, ...) as one line, ``TruncationWarning: 7 of ...``.
+
+    Python prefixes a warning with the file and line that raised it and repeats that source line:
+    in a notebook, a temporary ``/tmp/ipykernel_.../123.py:3:`` or the path of the package on the
+    machine that ran it, which tell a learner nothing. Other libraries' warnings keep Python's format."""
+    def formatwarning(message, category, filename, lineno, line=None):
+        if getattr(category, "__module__", "").startswith("bertlab"):
+            return f"{category.__name__}: {message}\n"
+        return original(message, category, filename, lineno, line)
+
+    formatwarning._bertlab = True
+    return formatwarning
 
 
 @contextlib.contextmanager
