@@ -148,6 +148,20 @@ def test_the_learner_noise_patterns_match_what_they_name():
     assert not any(p.search("[0x7f, 12] at step 3") for p in LEARNER_NOISE.values())
 
 
+KERAS_PROGRESS_LINE = re.compile(r"^\d+/\d+ - \d+s - (.*)$", re.M)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_every_column_of_a_stored_keras_progress_line_is_named_in_the_lessons_prose(path):
+    """A learner reads `val_batch_loss: 0.4812` in a training log: the lesson says what it is."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    prose = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    logged = {name for cell in cells for o in cell.get("outputs", []) for line in KERAS_PROGRESS_LINE.findall(_output_text(o))
+              for name in re.findall(r"(\w+): [\d.]+", line)}
+    unexplained = sorted(name for name in logged if f"`{name}`" not in prose)
+    assert not unexplained, f"{path.name}: columns logged but never named in the prose: {unexplained}"
+
+
 # --- what the lessons show is what they claim --------------------------------------------------------
 LESSON_05 = ROOT / "notebooks" / "solutions" / "05_fine_tuning_mrpc.ipynb"
 
