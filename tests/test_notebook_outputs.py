@@ -37,12 +37,17 @@ def _output_text(output: dict) -> str:
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_stored_outputs_hold_no_start_up_noise(path):
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    found = _cells_matching(json.loads(path.read_text(encoding="utf-8"))["cells"], NOISE)
+    assert not found, f"{path.name}: " + "; ".join(found)
+
+
+def _cells_matching(cells: list[dict], patterns: dict) -> list[str]:
+    """"cell N: what" for each code cell whose stored outputs match one of ``patterns`` ({what: regex})."""
     found = []
     for number, cell in enumerate(cells):
         text = "".join(_output_text(o) for o in cell.get("outputs", []))
-        found += [f"cell {number}: {what}" for what, pattern in NOISE.items() if pattern.search(text)]
-    assert not found, f"{path.name}: " + "; ".join(found)
+        found += [f"cell {number}: {what}" for what, pattern in patterns.items() if pattern.search(text)]
+    return found
 
 
 def test_the_noise_patterns_match_the_lines_they_name():
@@ -125,10 +130,8 @@ def test_stored_outputs_hold_no_reprs_log_lines_paths_or_screens_of_text(path, r
     if path.stem in NOT_YET_REEXECUTED:
         request.applymarker(pytest.mark.xfail(strict=True, reason="stored before bertlab printed its warnings as one line"))
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    found = []
+    found = _cells_matching(cells, LEARNER_NOISE)
     for number, cell in enumerate(cells):
-        text = "".join(_output_text(o) for o in cell.get("outputs", []))
-        found += [f"cell {number}: {what}" for what, pattern in LEARNER_NOISE.items() if pattern.search(text)]
         printed = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream")
         if len(printed.splitlines()) > MAX_PRINTED_LINES:
             found.append(f"cell {number}: {len(printed.splitlines())} printed lines (at most {MAX_PRINTED_LINES})")
