@@ -9,6 +9,11 @@ mark of the whole run), the three slowest cells, and the 1-minute load before an
 benchmarks/results/lessons.json; the README's lesson table reads it (tests/test_benchmarks.py
 keeps the two in step).
 
+``--store`` makes that run the lesson's stored outputs too: the executed notebook is written back
+over ``notebooks/solutions/NN_*.ipynb`` (without the measuring cell), and the lessons run replace
+their own rows of lessons.json, keeping the others. So the minutes the README quotes for a lesson
+and what its stored outputs show (a training cell's own minutes) come from one run.
+
 The course's goal, stated in the README beside these figures: each lesson's full run within
 15 minutes and 4 GB on a 2-core laptop.
 """
@@ -48,7 +53,7 @@ def slowest_cells(notebook, count: int = 3) -> list[dict]:
     return sorted(timed, key=lambda item: -item["seconds"])[:count]
 
 
-def run_lesson(path: Path) -> dict:
+def run_lesson(path: Path, store: bool = False) -> dict:
     import nbformat
     from nbclient import NotebookClient
 
@@ -61,6 +66,9 @@ def run_lesson(path: Path) -> dict:
     minutes = (time.monotonic() - start) / 60
     text = "".join(o.get("text", "") for o in notebook.cells[-1].get("outputs", []))
     peak_kb, cpu_seconds = text.split(REPORT_PREFIX, 1)[1].split()[:2]
+    if store:  # the run's outputs become the lesson's stored outputs
+        notebook.cells.pop()
+        nbformat.write(notebook, path)
     return {"notebook": path.name, "minutes": round(minutes, 2), "peak_rss_gb": round(int(peak_kb) / 2**20, 2),
             "cpu_minutes": round(float(cpu_seconds) / 60, 2),
             "load_1min_before": load_before, "load_1min_after": load_average(),
@@ -71,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("lessons", nargs="*", help="lesson numbers (default: every lesson)")
     parser.add_argument("--output-dir", type=Path, help="where lessons.json goes (default: benchmarks/results)")
+    parser.add_argument("--store", action="store_true",
+                        help="write each executed notebook back as its stored outputs, and replace only these lessons' rows")
     args = parser.parse_args(argv)
     paths = sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
     if args.lessons:
@@ -78,11 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["BERTLAB_QUICK"] = "0"  # the learner's full run
     members = []
     for path in paths:
-        member = run_lesson(path)
+        member = run_lesson(path, store=args.store)
         members.append(member)
         print(f"{member['notebook']:<30} {member['minutes']:6.1f} min ({member['cpu_minutes']:.1f} CPU min)  "
               f"{member['peak_rss_gb']:5.2f} GB peak  "
               f"(load {member['load_1min_before']} -> {member['load_1min_after']})", flush=True)
+    if args.store:  # keep the rows of the lessons not run now
+        previous = Path(args.output_dir or ROOT / "benchmarks" / "results") / "lessons.json"
+        if previous.is_file():
+            ran = {m["notebook"] for m in members}
+            kept = [m for m in json.loads(previous.read_text())["members"] if m["notebook"] not in ran]
+            members = sorted(kept + members, key=lambda m: m["notebook"])
     over = [m["notebook"] for m in members if m["minutes"] > GOAL_MINUTES or m["peak_rss_gb"] > GOAL_GB]
     metrics = {"total_minutes": round(sum(m["minutes"] for m in members), 1),
                "max_peak_rss_gb": max(m["peak_rss_gb"] for m in members),

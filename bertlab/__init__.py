@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - exercised only on broken installs
     _tf = None
 else:
     _env.check_keras2()
+    _env.quiet_repeated_keras_warnings()  # Keras' no-gradient warning: once, in words
 
 from bertlab.env import device_summary, distribution_strategy, quick_mode, set_seed  # noqa: E402
 

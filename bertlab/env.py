@@ -7,6 +7,7 @@ because TF Hub layers, transformers' TF classes and keras-bert only work with Ke
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import random
@@ -311,6 +312,60 @@ def env_flag(name: str) -> bool:
 def quick_mode() -> bool:
     """``BERTLAB_QUICK=1`` shortens training in lessons (CI uses it); the checked outputs hold in both modes."""
     return env_flag("BERTLAB_QUICK")
+
+
+class _NoGradientNote(logging.Filter):
+    """Keras' "Gradients do not exist for variables [...]" warning, once per set of variables, in words.
+
+    Keras logs it every time it traces a training step (with dynamic padding, for several batch
+    shapes), and a learner's correct classifier that pools the token vectors leaves BERT's pooler
+    unused: four identical warnings that look like an error. The first one for a set of variables is
+    kept, reworded for the pooler; repeats are dropped."""
+
+    PREFIX = "Gradients do not exist for variables"
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.PREFIX):
+            return True
+        names = record.args[0] if isinstance(record.args, tuple) and record.args else record.args
+        names = tuple(names) if isinstance(names, (list, tuple)) else (str(names),)
+        if names in self.seen:
+            return False
+        self.seen.add(names)
+        if names and all("pooler" in name for name in names):
+            record.msg = ("BERT's pooler (the dense layer over [CLS]) gets no gradient: the model's pooling does not "
+                          "use it, so it stays as it is. To silence this, freeze it before compiling: "
+                          "encoder.bert.pooler.trainable = False")
+            record.args = ()
+        return True
+
+
+def quiet_repeated_keras_warnings() -> None:
+    """Install :class:`_NoGradientNote` on TensorFlow's logger (once), and :func:`_course_warning_format`."""
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NoGradientNote) for f in logger.filters):
+        logger.addFilter(_NoGradientNote())
+    if not getattr(warnings.formatwarning, "_bertlab", False):
+        warnings.formatwarning = _course_warning_format(warnings.formatwarning)
+
+
+def _course_warning_format(original):
+    """The course's own warnings (``TruncationWarning``, ...) as one line, ``TruncationWarning: 7 of ...``.
+
+    Python prefixes a warning with the file and line that raised it and repeats that source line:
+    in a notebook, a temporary ``/tmp/ipykernel_.../123.py:3:`` or the path of the package on the
+    machine that ran it, which tell a learner nothing. Other libraries' warnings keep Python's format."""
+    def formatwarning(message, category, filename, lineno, line=None):
+        if getattr(category, "__module__", "").startswith("bertlab"):
+            return f"{category.__name__}: {message}\n"
+        return original(message, category, filename, lineno, line)
+
+    formatwarning._bertlab = True
+    return formatwarning
 
 
 @contextlib.contextmanager

@@ -641,6 +641,49 @@ def predict(model, texts, text_pair=None, *, tokenizer=None, batch_size: int = 3
     return Predictions(labels=probabilities.argmax(axis=-1), probabilities=probabilities)
 
 
+def padding_speed(model, texts, text_pair=None, *, tokenizer=None, batch_size: int = 32, fixed_length: int = 128,
+                  repeats: int = 3) -> dict:
+    """Steady-state inference time of ``model`` with dynamic and with fixed padding, on the same batches.
+
+    The pairs are batched as lesson 05 trains (``to_tf_dataset(..., bucket=True)``: grouped by length,
+    each batch padded to its longest pair); the fixed arm is the same batches padded to ``fixed_length``,
+    so the arms differ only in padding. Every batch of both arms runs once untimed first (graph tracing
+    for each new shape is not what padding costs), then the arms are timed in turns, ``repeats`` times,
+    alternating which goes first. Returns ``{"seconds": {arm: median seconds per pass}, "speedup": median
+    of the per-repeat ratios fixed / dynamic, "speedup_min", "speedup_max", "probabilities": {arm: array
+    in batch order, the same rows in both}, "pairs", "batches"}``, arms ``"fixed <fixed_length>"`` and
+    ``"dynamic"``. (``benchmarks/padding.py`` measures training steps the same way.)"""
+    from bertlab.preprocessing import to_tf_dataset
+
+    require_tf_keras(model, "the model")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}.")
+    dataset = to_tf_dataset(texts, text_pair, tokenizer=tokenizer, batch_size=batch_size, max_length=fixed_length,
+                            bucket=True)
+    fixed = f"fixed {fixed_length}"
+    arms = {"dynamic": [dict(batch) for batch in dataset]}
+    arms[fixed] = [{k: tf.pad(v, [[0, 0], [0, fixed_length - v.shape[1]]]) for k, v in batch.items()}
+                   for batch in arms["dynamic"]]
+
+    def one_pass(batches):
+        return np.concatenate([np.asarray(model.predict_on_batch(batch), dtype=np.float32) for batch in batches])
+
+    for batches in arms.values():  # untimed: trace every shape once
+        one_pass(batches)
+    seconds, ratios, logits = {fixed: [], "dynamic": []}, [], {}
+    for repeat in range(repeats):
+        order = [fixed, "dynamic"] if repeat % 2 == 0 else ["dynamic", fixed]
+        for name in order:
+            start = time.perf_counter()
+            logits[name] = one_pass(arms[name])
+            seconds[name].append(time.perf_counter() - start)
+        ratios.append(seconds[fixed][-1] / seconds["dynamic"][-1])
+    return {"seconds": {name: float(np.median(s)) for name, s in seconds.items()},
+            "speedup": float(np.median(ratios)), "speedup_min": float(min(ratios)), "speedup_max": float(max(ratios)),
+            "probabilities": {name: tf.nn.softmax(values, axis=-1).numpy() for name, values in logits.items()},
+            "pairs": int(sum(len(b["input_ids"]) for b in arms["dynamic"])), "batches": len(arms["dynamic"])}
+
+
 def _packed_seq_length(model) -> int:
     """The ``seq_length`` that :func:`build_hub_classifier`'s packing layer cuts to (128 if not found)."""
     try:

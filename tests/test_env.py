@@ -314,3 +314,54 @@ def test_tf_config_with_two_workers_asks_for_multi_worker_mirroring(monkeypatch)
 def test_env_flag_reads_one_true_yes_in_any_case(monkeypatch, value, on):
     monkeypatch.setenv("BERTLAB_SOME_FLAG", value)
     assert env.env_flag("BERTLAB_SOME_FLAG") is on
+
+
+def _no_gradient_warnings(records) -> list[str]:
+    """Train a model whose "pooler" is tracked but unused on four batch shapes; the no-gradient lines logged."""
+    import logging
+
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        inputs = tf.keras.Input(shape=(None, 4))
+        pooler = tf.keras.layers.Dense(4, name="pooler")
+        pooler(inputs[:, 0])  # built, never on the path to the output
+        head = tf.keras.layers.Dense(2, name="head")(tf.keras.layers.GlobalAveragePooling1D()(inputs))
+        model = tf.keras.Model(inputs, head)
+        model.pooler = pooler  # tracked: trainable weights of the model that get no gradient
+        model.compile(optimizer="sgd", loss="mse")
+        for width in (3, 5, 7, 9):  # a new shape each time: Keras traces again, and warned again
+            model.fit(np.ones((4, width, 4)), np.zeros((4, 2)), epochs=1, verbose=0)
+    finally:
+        logger.removeHandler(handler)
+    return [r.getMessage() for r in records if "gradient" in r.getMessage().lower()]
+
+
+def test_keras_no_gradient_warning_comes_once_and_names_the_pooler_fix():
+    """A classifier that pools token vectors leaves BERT's pooler unused; Keras warned at every trace."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    note = next(f for f in logger.filters if isinstance(f, env._NoGradientNote))
+    logger.removeFilter(note)
+    try:
+        assert len(_no_gradient_warnings([])) > 1  # what Keras alone prints
+    finally:
+        logger.addFilter(note)
+    warned = _no_gradient_warnings([])
+    assert len(warned) == 1, warned
+    assert "pooler" in warned[0] and "trainable = False" in warned[0]
+
+
+def test_the_course_warnings_print_as_one_line_without_the_file_that_raised_them():
+    import warnings
+
+    from bertlab.preprocessing import TruncationWarning
+
+    assert getattr(warnings.formatwarning, "_bertlab", False)  # installed by import bertlab
+    shown = warnings.formatwarning("7 of 10 examples were truncated", TruncationWarning, "/tmp/ipykernel_1/2.py", 3, "x()")
+    assert shown == "TruncationWarning: 7 of 10 examples were truncated\n"
+    other = warnings.formatwarning("deprecated", DeprecationWarning, "/somewhere/lib.py", 7, "f()")
+    assert "/somewhere/lib.py:7" in other  # other libraries' warnings keep Python's format

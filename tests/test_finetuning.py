@@ -158,6 +158,22 @@ def test_padding_does_not_change_predictions(tiny_classifier, tokenizer):
     np.testing.assert_allclose(together.probabilities, alone.probabilities, atol=1e-5)
 
 
+def test_padding_speed_times_the_same_rows_both_ways_after_tracing_every_shape(tiny_classifier, tokenizer, monkeypatch):
+    texts = ["a short one", "a somewhat longer sentence than the first", "tiny", "and one more of middling length"] * 3
+    pairs = ["ok", "a second segment with quite a few more words in it than most", "yes", "no"] * 3
+    calls = []
+    original = tiny_classifier.predict_on_batch
+    monkeypatch.setattr(tiny_classifier, "predict_on_batch", lambda batch: calls.append(batch["input_ids"].shape) or original(batch))
+    speed = ft.padding_speed(tiny_classifier, texts, pairs, tokenizer=tokenizer, batch_size=4, fixed_length=64, repeats=2)
+    assert speed["pairs"] == 12 and speed["batches"] == len(calls) // 6  # 1 untimed + 2 timed passes per arm
+    assert set(speed["seconds"]) == {"fixed 64", "dynamic"}
+    widths = [shape[1] for shape in calls[:speed["batches"]]]  # the untimed dynamic pass: each batch its own width
+    assert max(widths) < 64 and all(shape[1] == 64 for shape in calls[speed["batches"]:2 * speed["batches"]])
+    # same rows in the same order: padding changes nothing
+    np.testing.assert_allclose(speed["probabilities"]["fixed 64"], speed["probabilities"]["dynamic"], atol=1e-5)
+    assert speed["speedup_min"] <= speed["speedup"] <= speed["speedup_max"]
+
+
 def test_predict_returns_labels_and_probabilities_that_sum_to_one(tiny_classifier, tokenizer):
     out = ft.predict(tiny_classifier, ["one", "two", "three"], tokenizer=tokenizer)
     assert out.probabilities.shape == (3, 2) and out.labels.shape == (3,)

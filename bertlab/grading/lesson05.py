@@ -9,10 +9,11 @@ in, logits out), built here from seeded configurations, not with a fine-tuned mo
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 
-from bertlab.grading.core import GradingError, built, grader, probe, right_answer, wrong_answer
+from bertlab.grading.core import GradingError, LearnerError, built, grader, probe, right_answer, wrong_answer
 
 _RNG = np.random.default_rng(505)
 
@@ -639,6 +640,28 @@ def _check_prediction(got, num_labels, want_label, want_probabilities, where: st
                            "label is the index of the largest probability (argmax)")
 
 
+# Keras' message when a functional model gets another number of inputs than it has: cut to one line
+# it names a layer and a count, not the slip behind it.
+_INPUT_COUNT = re.compile(r"expects (\d+) input\(s\), but it received (\d+) input tensors")
+
+
+def _predict(learner_fn, *args):
+    """``learner_fn(*args)``, with Keras' input-count error turned into what it measured and means."""
+    try:
+        return learner_fn(*args)
+    except LearnerError as error:
+        found = _INPUT_COUNT.search(str(error.error))
+        if not found:
+            raise
+        expected, received = map(int, found.groups())
+        if received > expected:
+            cause = ("a tokenizer called without return_tensors gives Python lists, and Keras takes every token id in "
+                     "them for an input of its own: call tokenizer(sentence1, sentence2, return_tensors=\"tf\")")
+        else:
+            cause = "give it all three, input_ids, attention_mask and token_type_ids: model(dict(encoded), training=False)"
+        raise GradingError(f"the model takes {expected} inputs but was given {received} tensor{'s' * (received != 1)}: {cause}") from None
+
+
 @grader("predict_pair", points=2, prepare=_prepare_pairs, uses=["bertlab.finetuning.predict"])
 def grade_predict_pair(learner_fn):
     """The label and class probabilities of tiny seeded classifiers (2 and 3 labels) on four pairs, with
@@ -646,14 +669,14 @@ def grade_predict_pair(learner_fn):
     tokenizer = built(_tokenizer)
     for num_labels, model, weights, expected in _pair_predictions():
         for sentence1, sentence2, want_label, want_probabilities in expected:
-            got = learner_fn(model, tokenizer, sentence1, sentence2)
+            got = _predict(learner_fn, model, tokenizer, sentence1, sentence2)
             if not probe(_weights_unchanged, model, weights):
                 raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
             _check_prediction(got, num_labels, want_label, want_probabilities, f"({sentence1!r}, {sentence2!r})")
     num_labels, model, weights, _ = _pair_predictions()[0]
     for sentence1, sentence2, want_label, want_probabilities in _shifted_pair_predictions():
         shifted = built(ShiftedTokenizer, tokenizer)
-        got = learner_fn(model, shifted, sentence1, sentence2)
+        got = _predict(learner_fn, model, shifted, sentence1, sentence2)
         if not probe(_weights_unchanged, model, weights):
             raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
         if probe(_calls, shifted) == 0:
@@ -685,6 +708,25 @@ def predict_pair_with_dropout(model, tokenizer, sentence1, sentence2):
 
     encoded = tokenizer(sentence1, sentence2, return_tensors="tf")
     probabilities = tf.nn.softmax(model(dict(encoded), training=True), axis=-1).numpy()[0]
+    return int(probabilities.argmax()), probabilities
+
+
+@wrong_answer("predict_pair", hint='return_tensors="tf"')
+def predict_pair_with_python_lists(model, tokenizer, sentence1, sentence2):
+    """Calls the tokenizer without return_tensors: the model gets lists of ints (Keras: "received 57 input tensors")."""
+    import tensorflow as tf
+
+    encoded = tokenizer(sentence1, sentence2)
+    probabilities = tf.nn.softmax(model(dict(encoded), training=False), axis=-1).numpy()[0]
+    return int(probabilities.argmax()), probabilities
+
+
+@wrong_answer("predict_pair", hint="give it all three")
+def predict_pair_with_input_ids_only(model, tokenizer, sentence1, sentence2):
+    import tensorflow as tf
+
+    encoded = tokenizer(sentence1, sentence2, return_tensors="tf")
+    probabilities = tf.nn.softmax(model(encoded["input_ids"], training=False), axis=-1).numpy()[0]
     return int(probabilities.argmax()), probabilities
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from bertlab.results import main
+
+sys.exit(main())
