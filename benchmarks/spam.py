@@ -38,7 +38,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=None, help="default: the lesson's full-mode EPOCHS")
     p.add_argument("--lr", type=float, default=None, help="default: the lesson's PEAK_LR")
-    p.add_argument("--pooling", default="mean", choices=["cls", "pooled", "mean"], help="feature vector for the classifier")
+    p.add_argument("--pooling", default="mean", choices=spam.POOLINGS, help="feature vector for the classifier")
     p.add_argument("--seed", type=int, default=None, help="default: the lesson's SEED")
     p.add_argument("--skip-finetune", action="store_true", help="a smaller, labelled run without fine-tuning")
     p.add_argument("--cv", type=int, default=None, metavar="K", help="only the K-fold cross-validation, added to spam.json")
@@ -76,7 +76,7 @@ def main(argv=None):
     tokenizer, encoder = load_tokenizer(), load_tf_model(task="base")
     start = time.perf_counter()
     train_features = spam.extract_features(train.text, encoder=encoder, tokenizer=tokenizer)
-    classifiers = {name: spam.feature_classifier(train_features[name], y_train, seed=args.seed) for name in spam.FEATURE_POOLINGS}
+    classifiers = {name: spam.feature_classifier(train_features[name], y_train, seed=args.seed) for name in ft.POOLINGS}
     features_minutes = (time.perf_counter() - start) / 60
     test_features = spam.extract_features(test.text, encoder=encoder, tokenizer=tokenizer)
     for name, clf in classifiers.items():

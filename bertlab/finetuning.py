@@ -26,7 +26,9 @@ from bertlab.env import require_tf_keras
 from bertlab.preprocessing import TRANSFORMERS_KEYS, encode_texts, max_positions
 
 INPUT_NAMES = TRANSFORMERS_KEYS  # the functional classifier's inputs, in the order a list call means
-POOLINGS = ("mean", "pooled", "cls")
+# The sentence vectors of a BERT output, one name each wherever they are chosen: the raw [CLS] vector,
+# the pooler's (tanh dense over [CLS]) and the mean over real tokens (lesson 03's masked mean).
+POOLINGS = ("cls", "pooled", "mean")
 
 
 # --------------------------------------------------------------------------- schedule, optimizer

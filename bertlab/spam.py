@@ -8,11 +8,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from bertlab.finetuning import masked_mean
+from bertlab.data import SMS_LABELS
+from bertlab.finetuning import POOLINGS, masked_mean
 from bertlab.preprocessing import encode_texts, max_positions
-
-LABELS = ("ham", "spam")
-FEATURE_POOLINGS = ("cls", "pooled", "mean")
 
 
 def spam_labels(labels) -> np.ndarray:
@@ -29,7 +27,7 @@ def spam_labels(labels) -> np.ndarray:
     if values.dtype.kind in "iub":
         out = values.astype(np.int32)
     else:
-        unknown = sorted({repr(v) for v in values.tolist()} - {repr(label) for label in LABELS})
+        unknown = sorted({repr(v) for v in values.tolist()} - {repr(label) for label in SMS_LABELS})
         if unknown:
             raise ValueError(f"Labels must be 'ham' or 'spam' (as load_sms_spam gives them) or class ids 0/1; found {', '.join(unknown[:3])}.")
         out = (values == "spam").astype(np.int32)
@@ -83,16 +81,16 @@ def pool_features(outputs, attention_mask) -> dict:
 
 
 def extract_features(texts, *, encoder=None, tokenizer=None, batch_size: int = 64, max_length: int = 128,
-                     poolings=FEATURE_POOLINGS) -> dict:
+                     poolings=POOLINGS) -> dict:
     """Encode ``texts`` with a frozen ``TFBertModel`` in batches; return {pooling: array [n, hidden]}.
 
     Texts are sorted by length before batching (less padding), and the rows put back in order.
     Texts longer than ``max_length`` tokens are cut, with a :class:`~bertlab.preprocessing.TruncationWarning`;
     ``max_length`` beyond the encoder's position embeddings and texts with no word pieces raise ``ValueError``.
     """
-    unknown = set(poolings) - set(FEATURE_POOLINGS)
+    unknown = set(poolings) - set(POOLINGS)
     if unknown:
-        raise ValueError(f"Unknown pooling(s) {sorted(unknown)}; choose from {FEATURE_POOLINGS}.")
+        raise ValueError(f"Unknown pooling(s) {sorted(unknown)}; choose from {POOLINGS}.")
     if encoder is None:
         from bertlab.models import load_tf_model
 

@@ -119,7 +119,7 @@ def test_features_keep_input_order_and_do_not_depend_on_batching(tokenizer):
     texts = ["a much longer message with quite a few more words in it", "hi", "medium length text here", "ok ok"]
     batched = spam.extract_features(texts, encoder=encoder, tokenizer=tokenizer, batch_size=3)
     singles = [spam.extract_features([t], encoder=encoder, tokenizer=tokenizer, batch_size=1) for t in texts]
-    for name in spam.FEATURE_POOLINGS:
+    for name in spam.POOLINGS:
         assert batched[name].shape == (4, 16)
         np.testing.assert_allclose(batched[name], np.concatenate([s[name] for s in singles]), atol=1e-5)
 
