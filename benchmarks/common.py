@@ -59,3 +59,34 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
     for key, value in rows:
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         print(f"{key:<{width}}  {shown}")
+
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+
+
+def lesson_configuration(notebook: str, cell_id: str = "configuration") -> dict:
+    """The settings of a lesson's Configuration cell: its UPPER_CASE names after running it.
+
+    The lesson is the one place its hyperparameters are written; a benchmark that measures the
+    lesson's run reads them from there (``notebook`` names a solution notebook, e.g.
+    ``"04_pretraining_tasks"``). The lesson's imports cell (every cell made only of imports) runs
+    first, then the cell with id ``cell_id``; ``BERTLAB_QUICK`` decides the mode, as in the lesson.
+    """
+    import ast
+
+    import bertlab
+
+    cells = json.loads((SOLUTIONS / f"{notebook}.ipynb").read_text())["cells"]
+    namespace: dict = {"bertlab": bertlab}
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] != "code" or "bertlab-setup" in cell["metadata"].get("tags", []):
+            continue
+        body = ast.parse(source).body
+        if body and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body):
+            exec(compile(source, f"{notebook}:imports", "exec"), namespace)
+    configuration = [cell for cell in cells if cell.get("id") == cell_id]
+    if len(configuration) != 1:
+        raise LookupError(f"{notebook}.ipynb has no cell with id {cell_id!r}")
+    exec(compile("".join(configuration[0]["source"]), f"{notebook}:{cell_id}", "exec"), namespace)
+    return {name: value for name, value in namespace.items() if name.isupper() and not name.startswith("_")}

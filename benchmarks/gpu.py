@@ -73,7 +73,10 @@ def encoder_factory(tiny: bool):
     """A function building a fresh encoder under the current precision policy, and what it is."""
     from transformers import BertConfig, TFBertModel
 
-    from bertlab import models, standin
+    from bertlab import models
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tools/
+    from tools import standin
 
     if tiny:
         config = BertConfig(**dict(standin.BERT_BASE_CONFIG, **standin.TINY_OVERRIDES))

@@ -33,6 +33,7 @@ import time
 
 import bertlab  # noqa: F401  (Keras 2 first)
 import numpy as np
+import tensorflow as tf
 
 from common import load_average, print_table, write_result
 
@@ -81,6 +82,62 @@ def parse(argv=None):
     if args.soup < 1 or args.epochs < 1 or not all(0 <= share < 1 for share in args.average_shares):
         p.error("need --soup >= 1, --epochs >= 1 and averaging shares in [0, 1)")
     return args
+
+
+# --------------------------------------------------------------------------- weight averaging (--average-from)
+class WeightAveraging(tf.keras.callbacks.Callback):
+    """Uniform average of the trainable weights over the tail of training (SWA-style).
+
+    From training step ``start_step`` on (counted over all epochs, 0-based), the weights after
+    every ``every``-th batch are added to a running sum; :meth:`averaged_weights` gives their mean
+    and :meth:`apply` writes it into the model (:meth:`restore` puts back the weights it replaced).
+    Averaging the last part of a run whose learning rate decays to zero smooths out where the
+    final steps happened to land, at no cost at prediction time: stochastic weight averaging,
+    Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima and Better Generalization",
+    here without its cyclic learning rate; also Kaddour 2022, "Stop Wasting My Time!" (LAWA).
+
+    Raises ``ValueError`` from :meth:`averaged_weights` if no step was averaged (training
+    shorter than ``start_step``).
+    """
+
+    def __init__(self, start_step: int, every: int = 1):
+        super().__init__()
+        if start_step < 0 or every < 1:
+            raise ValueError(f"Need start_step >= 0 and every >= 1; got {start_step}, {every}.")
+        self.start_step, self.every = int(start_step), int(every)
+
+    def on_train_begin(self, logs=None):
+        self.step, self.count, self._replaced = 0, 0, None
+        variables = self.model.trainable_variables
+        self._sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self._accumulate = tf.function(lambda: [s.assign_add(v) for s, v in zip(self._sums, variables)])
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.step >= self.start_step and (self.step - self.start_step) % self.every == 0:
+            self._accumulate()
+            self.count += 1
+        self.step += 1
+
+    def averaged_weights(self) -> list[np.ndarray]:
+        """The mean of the averaged snapshots, one array per trainable variable."""
+        if not self.count:
+            raise ValueError(f"No weights were averaged: training ran {self.step} steps, averaging starts at step {self.start_step}.")
+        return [s.numpy() / self.count for s in self._sums]
+
+    def apply(self) -> None:
+        """Write the averaged weights into the model (keeping the current ones for :meth:`restore`)."""
+        variables = self.model.trainable_variables
+        self._replaced = [v.numpy() for v in variables]
+        for variable, value in zip(variables, self.averaged_weights()):
+            variable.assign(value)
+
+    def restore(self) -> None:
+        """Put back the weights that :meth:`apply` replaced."""
+        if self._replaced is None:
+            raise ValueError("Nothing to restore: apply() was not called.")
+        for variable, value in zip(self.model.trainable_variables, self._replaced):
+            variable.assign(value)
+        self._replaced = None
 
 
 # --------------------------------------------------------------------------- recipes
@@ -165,7 +222,7 @@ def train_model(args, spec, tokenizer, train, head_seed: int, data_seed: int):
     if args.llrd is not None and args.llrd != 1:
         optimizer = layerwise_adamw(optimizer, len(model.encoder.bert.encoder.layer), args.llrd)
     ft.compile_classifier(model, total_steps=total_steps, optimizer=optimizer)
-    averaging = {start: ft.WeightAveraging(int(start * total_steps)) for start in args.average_shares}
+    averaging = {start: WeightAveraging(int(start * total_steps)) for start in args.average_shares}
     result = ft.train_classifier(model, train_ds, epochs=args.epochs, compile=False, restore_best=False,
                                  callbacks=list(averaging.values()), verbose="compact")
     return model, averaging, result

@@ -1,23 +1,17 @@
 """Fine-tune BERT for sequence classification (lessons 05 and 06).
 
-Two routes to the same kind of model, as in the tutorials the course follows:
-
-* :func:`build_transformers_classifier` -- Hugging Face's ``TFBertForSequenceClassification``
-  (``[CLS]`` pooler + a dense layer), saved and reloaded with ``save_pretrained`` /
-  :func:`load_transformers_classifier`;
-* :func:`build_functional_classifier` -- a Keras functional model over ``TFBertModel`` with a
-  choice of pooling (mean pooling over real tokens, or the ``[CLS]`` pooler), and
-  :func:`build_hub_classifier` -- a Keras functional model over TF Hub's preprocessor and
-  encoder (``hub.KerasLayer``), which takes raw strings.
-
-:func:`train_classifier` trains any of them with ``model.fit`` on ``tf.data`` input, AdamW
-with linear warm-up and decay (:class:`WarmupLinearDecay`), validation each epoch, early
-stopping and checkpointing, and gives back the best weights. :func:`classification_metrics`
-scores predictions with scikit-learn, and :func:`predict` labels new texts or text pairs.
+:func:`build_functional_classifier` is the package's version of the classifier lesson 05's
+learners write: a Keras functional model over transformers' ``TFBertModel`` with a choice of
+pooling (mean pooling over real tokens, the ``[CLS]`` pooler, or the raw ``[CLS]`` vector), saved
+and reloaded with :func:`save_functional_classifier` / :func:`load_functional_classifier`.
+:func:`create_optimizer` is AdamW with linear warm-up and decay (:class:`WarmupLinearDecay`).
+Lessons 05 and 06 compile and fit in their own cells; :func:`train_classifier` does the same for
+the benchmarks, with validation each epoch, early stopping and checkpointing, and gives back the
+best weights. :func:`classification_metrics` scores predictions with scikit-learn, and
+:func:`predict` labels new texts or text pairs.
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -29,10 +23,12 @@ import numpy as np
 import tensorflow as tf
 
 from bertlab.env import require_tf_keras
-from bertlab.preprocessing import TRANSFORMERS_KEYS, check_max_length, encode_texts, max_positions
+from bertlab.preprocessing import TRANSFORMERS_KEYS, encode_texts, max_positions
 
 INPUT_NAMES = TRANSFORMERS_KEYS  # the functional classifier's inputs, in the order a list call means
-POOLINGS = ("mean", "pooled", "cls")
+# The sentence vectors of a BERT output, one name each wherever they are chosen: the raw [CLS] vector,
+# the pooler's (tanh dense over [CLS]) and the mean over real tokens (lesson 03's masked mean).
+POOLINGS = ("cls", "pooled", "mean")
 
 
 # --------------------------------------------------------------------------- schedule, optimizer
@@ -101,27 +97,8 @@ def masked_mean(hidden, attention_mask):
     return total / count
 
 
-def build_transformers_classifier(model: str | None = None, num_labels: int = 2):
-    """``TFBertForSequenceClassification`` ([CLS] pooler + dense) from the model's pretrained weights."""
-    from bertlab.models import load_tf_model
-
-    return load_tf_model(model, task="sequence-classification", num_labels=num_labels)
-
-
-def load_transformers_classifier(directory: str | os.PathLike):
-    """Reload a classifier written with ``model.save_pretrained(directory)``."""
-    from transformers import TFBertForSequenceClassification
-
-    if not (Path(directory) / "config.json").is_file():
-        raise FileNotFoundError(f"{directory} holds no saved model (no config.json): call model.save_pretrained({str(directory)!r}) first.")
-    from bertlab.models import quiet_transformers
-
-    with quiet_transformers():
-        return TFBertForSequenceClassification.from_pretrained(str(directory))
-
-
 def build_functional_classifier(model: str | None = None, num_labels: int = 2, *, pooling: str = "mean",
-                                dropout: float = 0.1, encoder=None, freeze_embeddings: bool = False):
+                                dropout: float = 0.1, encoder=None):
     """Keras functional classifier over ``TFBertModel``: token ids in, logits out.
 
     Call it with a dict keyed by :data:`INPUT_NAMES` (``input_ids``, ``attention_mask``,
@@ -130,8 +107,6 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
     ``pooling="mean"`` averages the last layer over real tokens (how all-MiniLM-L6-v2, the
     embedded model, was trained), ``"pooled"`` takes BERT's pooler output (tanh dense over
     [CLS], what ``TFBertForSequenceClassification`` uses), ``"cls"`` the raw [CLS] vector.
-    ``freeze_embeddings=True`` keeps the embedding layer (word, position and segment
-    embeddings: half of a small model's weights) as pretrained, so AdamW skips updating it.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
@@ -143,10 +118,6 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
     pooler = getattr(bert, "pooler", None)
     if pooler is not None:  # unused by mean/[CLS] pooling: freeze it, so it gets no (missing) gradients
         pooler.trainable = pooling == "pooled"
-    if freeze_embeddings:
-        if getattr(bert, "embeddings", None) is None:
-            raise ValueError("freeze_embeddings needs a transformers TFBertModel (with .bert.embeddings) as the encoder.")
-        bert.embeddings.trainable = False
     # A list in the documented order, not a dict: Keras orders dict-built inputs by name, so a
     # list call [ids, mask, types] would be read as (mask, ids, types). Dict calls still match by name.
     inputs = [tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES]
@@ -160,75 +131,6 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
         pooled = outputs.last_hidden_state[:, 0]
     classifier = tf.keras.Model(inputs, _head(pooled, num_labels, dropout), name=f"bert_{pooling}_classifier")
     classifier.encoder = encoder  # kept for save_functional_classifier
-    return classifier
-
-
-def build_hub_classifier(model: str | None = None, num_labels: int = 2, *, pairs: bool = False,
-                         pooling: str = "pooled", seq_length: int = 128, dropout: float = 0.1, trainable: bool = True):
-    """Keras functional classifier over TF Hub's preprocessor and encoder: strings in, logits out.
-
-    With ``pairs=True`` it takes two string inputs (``text`` and ``text_pair``), tokenizes both
-    and packs them as ``[CLS] a [SEP] b [SEP]`` with the preprocessor's ``bert_pack_inputs``.
-    Save it with :func:`save_hub_classifier`, reload it with :func:`load_hub_classifier`.
-    """
-    settings = dict(model=model, num_labels=num_labels, pairs=pairs, pooling=pooling, seq_length=seq_length,
-                    dropout=dropout, trainable=trainable)
-    import tensorflow_hub as hub
-
-    from bertlab.models import hub_handles, hub_keras_layer, load_hub
-
-    if pooling not in ("mean", "pooled"):
-        raise ValueError(f"pooling must be 'mean' or 'pooled', not {pooling!r}.")
-    check_max_length(seq_length, pairs=pairs)
-    handles = hub_handles(model)
-    preprocessor = load_hub(handles["preprocess"])
-    names = ("text", "text_pair") if pairs else ("text",)
-    inputs = [tf.keras.Input(shape=(), dtype=tf.string, name=name) for name in names]
-    tokenize = hub.KerasLayer(preprocessor.tokenize, name="tokenize")
-    segments = [tokenize(text) for text in inputs]
-    pack = hub.KerasLayer(preprocessor.bert_pack_inputs, arguments={"seq_length": seq_length}, name="pack")
-    encoder_inputs = pack(segments)
-    encoder = hub_keras_layer(handles["encoder"], trainable=trainable, name="encoder")
-    outputs = encoder(encoder_inputs)
-    if pooling == "mean":
-        pooled = masked_mean(outputs["sequence_output"], encoder_inputs["input_mask"])
-    else:
-        pooled = outputs["pooled_output"]
-    classifier = tf.keras.Model(inputs if pairs else inputs[0], _head(pooled, num_labels, dropout), name="hub_classifier")
-    classifier.hub_settings = json.dumps(settings)  # a string, which Keras does not track: for save_hub_classifier
-    return classifier
-
-
-HUB_SETTINGS_FILE = "hub_classifier.json"
-
-
-def save_hub_classifier(classifier, directory: str | os.PathLike) -> Path:
-    """Save a :func:`build_hub_classifier` model as a TensorFlow SavedModel (strings in, logits
-    out: ``tf.saved_model.load(directory).signatures["serving_default"]`` serves it) with the
-    builder's settings beside it, so that :func:`load_hub_classifier` rebuilds it.
-
-    Keras' own ``tf.keras.models.load_model`` cannot revive the TF Hub preprocessor's
-    ``tokenize`` / ``bert_pack_inputs`` layers from a SavedModel, hence the rebuild.
-    """
-    settings = getattr(classifier, "hub_settings", None)
-    if settings is None:
-        raise TypeError("save_hub_classifier saves models built by build_hub_classifier; "
-                        "use save_functional_classifier or model.save_pretrained for the other routes.")
-    directory = Path(directory)
-    classifier.save(str(directory))
-    (directory / HUB_SETTINGS_FILE).write_text(settings)
-    return directory
-
-
-def load_hub_classifier(directory: str | os.PathLike):
-    """Rebuild a classifier saved with :func:`save_hub_classifier`, with its trained weights
-    (read from the SavedModel's variables). Raises ``FileNotFoundError`` for another folder."""
-    directory = Path(directory)
-    if not (directory / HUB_SETTINGS_FILE).is_file():
-        raise FileNotFoundError(f"{directory} holds no saved hub classifier ({HUB_SETTINGS_FILE}): "
-                                "save it with save_hub_classifier(model, folder) first.")
-    classifier = build_hub_classifier(**json.loads((directory / HUB_SETTINGS_FILE).read_text()))
-    classifier.load_weights(str(directory / "variables" / "variables")).expect_partial()
     return classifier
 
 
@@ -359,61 +261,6 @@ class BatchLosses(tf.keras.callbacks.Callback):
         key = "batch_loss" if "batch_loss" in logs else "loss"
         if key in logs:
             self.losses.append(float(logs[key]))
-
-
-class WeightAveraging(tf.keras.callbacks.Callback):
-    """Uniform average of the trainable weights over the tail of training (SWA-style).
-
-    From training step ``start_step`` on (counted over all epochs, 0-based), the weights after
-    every ``every``-th batch are added to a running sum; :meth:`averaged_weights` gives their mean
-    and :meth:`apply` writes it into the model (:meth:`restore` puts back the weights it replaced).
-    Averaging the last part of a run whose learning rate decays to zero smooths out where the
-    final steps happened to land, at no cost at prediction time: stochastic weight averaging,
-    Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima and Better Generalization",
-    here without its cyclic learning rate; also Kaddour 2022, "Stop Wasting My Time!" (LAWA).
-
-    Raises ``ValueError`` from :meth:`averaged_weights` if no step was averaged (training
-    shorter than ``start_step``).
-    """
-
-    def __init__(self, start_step: int, every: int = 1):
-        super().__init__()
-        if start_step < 0 or every < 1:
-            raise ValueError(f"Need start_step >= 0 and every >= 1; got {start_step}, {every}.")
-        self.start_step, self.every = int(start_step), int(every)
-
-    def on_train_begin(self, logs=None):
-        self.step, self.count, self._replaced = 0, 0, None
-        variables = self.model.trainable_variables
-        self._sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self._accumulate = tf.function(lambda: [s.assign_add(v) for s, v in zip(self._sums, variables)])
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.step >= self.start_step and (self.step - self.start_step) % self.every == 0:
-            self._accumulate()
-            self.count += 1
-        self.step += 1
-
-    def averaged_weights(self) -> list[np.ndarray]:
-        """The mean of the averaged snapshots, one array per trainable variable."""
-        if not self.count:
-            raise ValueError(f"No weights were averaged: training ran {self.step} steps, averaging starts at step {self.start_step}.")
-        return [s.numpy() / self.count for s in self._sums]
-
-    def apply(self) -> None:
-        """Write the averaged weights into the model (keeping the current ones for :meth:`restore`)."""
-        variables = self.model.trainable_variables
-        self._replaced = [v.numpy() for v in variables]
-        for variable, value in zip(variables, self.averaged_weights()):
-            variable.assign(value)
-
-    def restore(self) -> None:
-        """Put back the weights that :meth:`apply` replaced."""
-        if self._replaced is None:
-            raise ValueError("Nothing to restore: apply() was not called.")
-        for variable, value in zip(self.model.trainable_variables, self._replaced):
-            variable.assign(value)
-        self._replaced = None
 
 
 class CompactProgress(tf.keras.callbacks.Callback):
@@ -591,12 +438,6 @@ class Predictions:
         return len(self.labels)
 
 
-def takes_strings(model) -> bool:
-    """True for models whose inputs are raw strings (the TF Hub route)."""
-    inputs = getattr(model, "inputs", None)
-    return bool(inputs) and all(getattr(t, "dtype", None) == tf.string for t in inputs)
-
-
 def logits_of(model, inputs, training: bool = False):
     """The logits of a Keras functional model or a transformers model (whose output has ``.logits``)."""
     require_tf_keras(model, "the model")
@@ -607,9 +448,11 @@ def logits_of(model, inputs, training: bool = False):
 def predict(model, texts, text_pair=None, *, tokenizer=None, batch_size: int = 32, max_length: int = 128) -> Predictions:
     """Class ids and probabilities for ``texts`` (or pairs ``texts[i]``, ``text_pair[i]``).
 
-    A single string (or a single pair of strings) is treated as a list of one. Inputs longer
-    than ``max_length`` tokens are cut (for a TF Hub model that takes strings: its own
-    ``seq_length``) and a :class:`~bertlab.preprocessing.TruncationWarning` says how many.
+    ``model`` takes the tokenizer's ``input_ids``, ``attention_mask`` and ``token_type_ids`` (a
+    Keras functional classifier such as :func:`build_functional_classifier`'s, or a transformers
+    ``TFBertForSequenceClassification``). A single string (or a single pair of strings) is treated
+    as a list of one. Inputs longer than ``max_length`` tokens are cut and a
+    :class:`~bertlab.preprocessing.TruncationWarning` says how many.
     Errors: ``ValueError`` for ``max_length`` beyond the model's position embeddings (checked
     before anything runs) and for a text with no word pieces (nothing to classify);
     :class:`bertlab.env.Keras3ObjectError` for a Keras 3 model (from ``import keras``).
@@ -617,25 +460,17 @@ def predict(model, texts, text_pair=None, *, tokenizer=None, batch_size: int = 3
     require_tf_keras(model, "the model")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    strings = takes_strings(model)
     if tokenizer is None:
         from bertlab.models import load_tokenizer
 
         tokenizer = load_tokenizer()
-    # A model that takes strings tokenizes inside; we still count its tokens, to report what it cuts.
-    length = _packed_seq_length(model) if strings else max_length
-    encoding = encode_texts(texts, text_pair, tokenizer=tokenizer, max_length=length, blank=False,
+    encoding = encode_texts(texts, text_pair, tokenizer=tokenizer, max_length=max_length, blank=False,
                             limit=max_positions(model, tokenizer))
     encoding.truncation.warn(stacklevel=2)
     chunks = []
     for start in range(0, len(encoding), batch_size):
         rows = range(start, min(start + batch_size, len(encoding)))
-        if strings:
-            segments = [encoding.texts] + ([encoding.text_pair] if encoding.text_pair is not None else [])
-            batch = [tf.constant([segment[i] for i in rows]) for segment in segments]
-            inputs = batch[0] if len(batch) == 1 else batch
-        else:
-            inputs = {name: tf.constant(array) for name, array in encoding.padded(rows).items()}
+        inputs = {name: tf.constant(array) for name, array in encoding.padded(rows).items()}
         chunks.append(tf.nn.softmax(tf.cast(logits_of(model, inputs), tf.float32), axis=-1).numpy())
     probabilities = np.concatenate(chunks)
     return Predictions(labels=probabilities.argmax(axis=-1), probabilities=probabilities)
@@ -683,20 +518,3 @@ def padding_speed(model, texts, text_pair=None, *, tokenizer=None, batch_size: i
             "probabilities": {name: tf.nn.softmax(values, axis=-1).numpy() for name, values in logits.items()},
             "pairs": int(sum(len(b["input_ids"]) for b in arms["dynamic"])), "batches": len(arms["dynamic"])}
 
-
-def _packed_seq_length(model) -> int:
-    """The ``seq_length`` that :func:`build_hub_classifier`'s packing layer cuts to (128 if not found)."""
-    try:
-        return int(model.get_layer("pack").arguments["seq_length"])
-    except (ValueError, AttributeError, KeyError, TypeError):
-        return 128
-
-
-def swap_augment(texts: Sequence[str], text_pair: Sequence[str], labels) -> tuple[list[str], list[str], np.ndarray]:
-    """Add every pair a second time with its sentences swapped (paraphrase is symmetric)."""
-    texts, text_pair, labels = list(texts), list(text_pair), np.asarray(labels)
-    if not len(texts) == len(text_pair) == len(labels):
-        raise ValueError(
-            f"texts, text_pair and labels must have the same length; got {len(texts)}, {len(text_pair)}, {len(labels)}."
-        )
-    return texts + text_pair, text_pair + texts, np.concatenate([labels, labels])

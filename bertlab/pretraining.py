@@ -15,15 +15,16 @@ The pipeline, as in the BERT paper (Devlin et al., 2019, section 3.1 and appendi
    labels hold the original id at the chosen positions and :data:`IGNORE_INDEX` elsewhere.
 4. :func:`pretraining_dataset` is the ``tf.data`` pipeline: shuffle, batch, mask (fresh masks
    every epoch), pad.
-5. :func:`build_pretraining_model` wraps transformers' ``TFBertForPreTraining`` (both heads)
-   for Keras ``fit`` with :func:`masked_lm_loss` and :class:`MaskedLMAccuracy`;
-   :func:`compile_for_pretraining` uses AdamW with linear warm-up and decay (the fine-tuning recipe).
+5. :func:`build_pretraining_model` wraps transformers' ``TFBertForPreTraining`` (both heads,
+   outputs ``mlm`` and ``nsp``) for Keras. Lesson 04 compiles it itself, with
+   :func:`bertlab.finetuning.create_optimizer`, :func:`masked_lm_loss` on ``mlm`` and
+   :class:`MaskedLMAccuracy`, and trains it with ``model.fit`` (``benchmarks/pretraining.py`` does
+   the same steps); :func:`evaluate_pretraining` scores it on the held-out pairs.
 """
 from __future__ import annotations
 
 import math
 import random
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
@@ -454,23 +455,6 @@ def build_pretraining_model(vocab_size: int, max_length: int = 64, seed: int = 0
     return model
 
 
-def compile_for_pretraining(model, *, total_steps: int, learning_rate: float = 1e-3, warmup_fraction: float = 0.1, weight_decay: float = 0.01):
-    """AdamW with linear warm-up then linear decay to 0 (the fine-tuning recipe,
-    :func:`bertlab.finetuning.create_optimizer`), the masked-LM loss on the ``mlm`` head and
-    cross-entropy on the ``nsp`` head."""
-    from bertlab.finetuning import create_optimizer
-
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be positive, got {total_steps}.")
-    optimizer = create_optimizer(learning_rate, total_steps, warmup_ratio=warmup_fraction, weight_decay=weight_decay)
-    model.compile(
-        optimizer=optimizer,
-        loss={"mlm": masked_lm_loss, "nsp": tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
-        metrics={"mlm": [MaskedLMAccuracy()], "nsp": [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
-    )
-    return model
-
-
 # --------------------------------------------------------------------------- watching it learn
 def predict_masked(model, tokenizer, vocab: CompactVocab, sentence: str, k: int = 5) -> list[list[str]]:
     """Top-k WordPieces for every ``[MASK]`` in ``sentence`` (one list per [MASK])."""
@@ -597,17 +581,17 @@ class PretrainingData:
 
 
 def prepare_pretraining_data(
-    documents,
+    train_documents,
+    heldout_documents,
     tokenizer,
     *,
-    heldout_fraction: float = 0.1,
     max_length: int = 64,
     max_vocab: int | None = 8000,
     duplicates: int = 1,
     seed: int = 0,
 ) -> PretrainingData:
-    """Split documents into training and held-out ones, build the compact vocabulary from the
-    training documents only, and encode NSP pairs on each side.
+    """Lesson 04's data: the compact vocabulary from the training documents only, and NSP pairs
+    encoded on each side of a split (:func:`split_documents` makes one).
 
     ``duplicates`` pairings of the training documents are drawn with different seeds (BERT's
     ``dupe_factor``), so that training sees new random "next" sentences on every pass; the
@@ -615,7 +599,7 @@ def prepare_pretraining_data(
     """
     if duplicates < 1:
         raise ValueError(f"duplicates must be at least 1, got {duplicates}.")
-    train_docs, heldout_docs = split_documents(documents, heldout_fraction, seed)
+    train_docs, heldout_docs = _check_documents(train_documents), _check_documents(heldout_documents)
     vocab = build_vocab(tokenizer, train_docs, max_size=max_vocab)
     pairings = [make_nsp_pairs(train_docs, seed=seed + 1000 * k) for k in range(duplicates)]
     heldout_pairs = make_nsp_pairs(heldout_docs, seed=seed + 1, both=True)
@@ -632,52 +616,14 @@ def prepare_pretraining_data(
     )
 
 
-def pretrain(
-    data: PretrainingData,
-    *,
-    epochs: int = 8,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-    callbacks: Sequence = (),
-    verbose: int = 2,
-    **model_config,
-):
-    """Build, compile and fit a small BERT on ``data``; return (model, history, minutes).
-
-    An epoch is one pass over as many pairs as one pairing of the training documents has;
-    with ``data.duplicates >= epochs`` every epoch sees fresh NSP pairs (and always fresh masks).
-    """
-    train = data.train
-    steps_per_epoch = math.ceil(data.pairs_per_pass / batch_size)
-    model = build_pretraining_model(data.vocab.size, data.max_length, seed=seed, **model_config)
-    compile_for_pretraining(model, total_steps=epochs * steps_per_epoch, learning_rate=learning_rate)
-    train_ds = pretraining_dataset(train, data.vocab, batch_size=batch_size, seed=seed, epochs=None)
-    start = time.perf_counter()
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=list(callbacks), verbose=verbose)
-    minutes = (time.perf_counter() - start) / 60
-    return model, history, minutes
-
-
 def heldout_dataset(data: PretrainingData, batch_size: int = 64, seed: int = 1234) -> tf.data.Dataset:
     """The held-out pairs, masked once with a fixed seed (cached, so every pass sees the same masks)."""
     return pretraining_dataset(data.heldout, data.vocab, batch_size=batch_size, seed=seed, shuffle=False, epochs=1).cache()
 
 
-# --------------------------------------------------------------------------- the lesson's run
-# Full mode fits the lesson's 10-minute budget on a 2-core CPU; quick mode (BERTLAB_QUICK=1, CI)
-# its 2-minute one. Every epoch draws fresh NSP pairs (duplicates == epochs) and fresh masks.
-RUN_SETTINGS = {
-    "full": dict(epochs=20, duplicates=20, batch_size=32, learning_rate=1e-3),
-    "quick": dict(epochs=3, duplicates=3, batch_size=32, learning_rate=1e-3),
-}
+# --------------------------------------------------------------------------- the lesson's probes
+# Words masked in the held-out sentences that TopPredictionsCallback shows (probe_sentences).
 PROBE_WORDS = ("the", "her", "his", "of", "to", "was", "not", "she", "he", "be", "a", "and", "in")
-
-
-def run_settings(quick: bool | None = None) -> dict:
-    from bertlab.env import quick_mode
-
-    return dict(RUN_SETTINGS["quick" if (quick_mode() if quick is None else quick) else "full"])
 
 
 # --------------------------------------------------------------------------- figures for the lesson

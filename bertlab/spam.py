@@ -8,11 +8,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from bertlab.finetuning import masked_mean
+from bertlab.data import SMS_LABELS
+from bertlab.finetuning import POOLINGS, masked_mean
 from bertlab.preprocessing import encode_texts, max_positions
-
-LABELS = ("ham", "spam")
-FEATURE_POOLINGS = ("cls", "pooled", "mean")
 
 
 def spam_labels(labels) -> np.ndarray:
@@ -29,7 +27,7 @@ def spam_labels(labels) -> np.ndarray:
     if values.dtype.kind in "iub":
         out = values.astype(np.int32)
     else:
-        unknown = sorted({repr(v) for v in values.tolist()} - {repr(label) for label in LABELS})
+        unknown = sorted({repr(v) for v in values.tolist()} - {repr(label) for label in SMS_LABELS})
         if unknown:
             raise ValueError(f"Labels must be 'ham' or 'spam' (as load_sms_spam gives them) or class ids 0/1; found {', '.join(unknown[:3])}.")
         out = (values == "spam").astype(np.int32)
@@ -83,16 +81,16 @@ def pool_features(outputs, attention_mask) -> dict:
 
 
 def extract_features(texts, *, encoder=None, tokenizer=None, batch_size: int = 64, max_length: int = 128,
-                     poolings=FEATURE_POOLINGS) -> dict:
+                     poolings=POOLINGS) -> dict:
     """Encode ``texts`` with a frozen ``TFBertModel`` in batches; return {pooling: array [n, hidden]}.
 
     Texts are sorted by length before batching (less padding), and the rows put back in order.
     Texts longer than ``max_length`` tokens are cut, with a :class:`~bertlab.preprocessing.TruncationWarning`;
     ``max_length`` beyond the encoder's position embeddings and texts with no word pieces raise ``ValueError``.
     """
-    unknown = set(poolings) - set(FEATURE_POOLINGS)
+    unknown = set(poolings) - set(POOLINGS)
     if unknown:
-        raise ValueError(f"Unknown pooling(s) {sorted(unknown)}; choose from {FEATURE_POOLINGS}.")
+        raise ValueError(f"Unknown pooling(s) {sorted(unknown)}; choose from {POOLINGS}.")
     if encoder is None:
         from bertlab.models import load_tf_model
 
@@ -150,7 +148,7 @@ def threshold_for_precision(y_true, scores, target_precision: float) -> float:
     return float(thresholds[reached[0]])
 
 
-# --------------------------------------------------------------------------- cross-validation (issue 17)
+# --------------------------------------------------------------------------- every layer at once
 def extract_layer_features(texts, *, encoder=None, tokenizer=None, batch_size: int = 64, max_length: int = 128) -> dict:
     """Every layer's sentence vectors in one pass of the frozen encoder (what a layer/pooling search needs).
 
@@ -185,90 +183,3 @@ class _AllLayers:
 
         outputs = self.encoder(inputs, training=training, output_hidden_states=True)
         return SimpleNamespace(last_hidden_state=tf.concat(outputs.hidden_states, axis=-1), pooler_output=outputs.pooler_output)
-
-
-def feature_variants(layer_features: dict) -> dict:
-    """Candidate feature sets for the classifier, from :func:`extract_layer_features`' output:
-    each transformer layer's mean (not the embedding output's), the last layer's [CLS], the pooler,
-    the average of the last four layers' means, and the last two layers' means side by side.
-    (Lower layers' [CLS] vectors are left out: before attention mixes the tokens, [CLS] is the same
-    for every message, and the search's cost grows with each candidate.)"""
-    layers = sorted(int(k[len("layer"):-len("_mean")]) for k in layer_features if k.endswith("_mean"))
-    variants = {f"layer{k}_mean": layer_features[f"layer{k}_mean"] for k in layers if k > 0}
-    variants[f"layer{layers[-1]}_cls"] = layer_features[f"layer{layers[-1]}_cls"]
-    variants["pooled"] = layer_features["pooled"]
-    last = layers[-4:]
-    variants["last4_mean_avg"] = np.mean([layer_features[f"layer{k}_mean"] for k in last], axis=0)
-    variants[f"layer{layers[-2]}+{layers[-1]}_mean"] = np.concatenate(
-        [layer_features[f"layer{k}_mean"] for k in layers[-2:]], axis=1)
-    return variants
-
-
-def _feature_pipeline(scaling: str, C: float, seed: int):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import Normalizer, StandardScaler
-
-    scalers = {"standard": StandardScaler(), "l2": Normalizer(), "none": "passthrough"}
-    if scaling not in scalers:
-        raise ValueError(f"scaling must be one of {sorted(scalers)}, not {scaling!r}.")
-    return make_pipeline(scalers[scaling], LogisticRegression(C=C, class_weight="balanced", max_iter=5000, random_state=seed))
-
-
-def tune_feature_classifier(variants: dict, labels, *, Cs=(0.01, 0.1, 1.0), scalings=("standard", "l2"),
-                            inner_folds: int = 3, seed: int = 0):
-    """Pick (feature variant, scaling, C) by stratified ``inner_folds``-fold CV spam F1 on the data given
-    (training folds only, when called from :func:`cross_validate_spam`); refit the best on all of it.
-    ``inner_folds=1`` scores each candidate on one stratified 25 % hold-out instead (a third of the cost).
-
-    Returns ``(fitted_pipeline, chosen)``, ``chosen`` = {"variant", "scaling", "C", "inner_spam_f1"}.
-    Logistic regression is always class-balanced (spam is ~13 %).
-    """
-    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit, cross_val_score
-
-    y = spam_labels(labels)
-    if inner_folds == 1:
-        inner = StratifiedShuffleSplit(n_splits=1, test_size=0.25, random_state=seed)
-    else:
-        inner = StratifiedKFold(inner_folds, shuffle=True, random_state=seed)
-    scores = {}
-    for name, x in variants.items():
-        for scaling in scalings:
-            for C in Cs:
-                scores[name, scaling, C] = cross_val_score(_feature_pipeline(scaling, C, seed), x, y, cv=inner,
-                                                           scoring="f1").mean()
-    (name, scaling, C), best = max(scores.items(), key=lambda item: item[1])
-    model = _feature_pipeline(scaling, C, seed).fit(variants[name], y)
-    return model, {"variant": name, "scaling": scaling, "C": C, "inner_spam_f1": float(best)}
-
-
-def cross_validate_spam(texts, labels, variants: dict, *, folds: int = 5, seed: int = 0, **tuning) -> dict:
-    """Stratified ``folds``-fold cross-validation of frozen features + logistic regression against the
-    TF-IDF baseline (:func:`tfidf_baseline`, its own fixed settings) in the same folds.
-
-    In each fold the features' classifier is tuned on the training folds only
-    (:func:`tune_feature_classifier`; ``tuning`` is passed on) and scored once on the held-out fold.
-    ``variants`` maps names to arrays [n, dim] whose rows are ``texts``' rows.
-    Returns {"members": [{"fold", "features_spam_f1", "tfidf_spam_f1", "chosen"}...],
-    "features_spam_f1": {"mean", "std"}, "tfidf_spam_f1": {"mean", "std"}} (std over folds, ddof=1).
-    """
-    from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
-
-    texts, y = np.asarray(list(texts), dtype=object), spam_labels(labels)
-    for name, x in variants.items():
-        if len(x) != len(y):
-            raise ValueError(f"Feature variant {name!r} has {len(x)} rows for {len(y)} texts.")
-    members = []
-    for fold, (train, test) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y)):
-        model, chosen = tune_feature_classifier({k: v[train] for k, v in variants.items()}, y[train], seed=seed, **tuning)
-        features_f1 = f1_score(y[test], model.predict(variants[chosen["variant"]][test]))
-        baseline = tfidf_baseline(texts[train], y[train], seed=seed)
-        tfidf_f1 = f1_score(y[test], baseline.predict(list(texts[test])))
-        members.append({"fold": fold, "test_messages": int(len(test)), "test_spam": int(y[test].sum()),
-                        "features_spam_f1": float(features_f1), "tfidf_spam_f1": float(tfidf_f1), "chosen": chosen})
-    summary = {"members": members}
-    for key in ("features_spam_f1", "tfidf_spam_f1"):
-        values = np.array([m[key] for m in members])
-        summary[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1))}
-    return summary

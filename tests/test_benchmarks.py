@@ -4,8 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bertlab  # noqa: F401  (Keras 2 first)
 import numpy as np
 import pytest
+import tensorflow as tf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,3 +172,125 @@ def test_readme_figure_blocks_are_rebuilt_from_the_results_files(tmp_path, monke
     assert "| 05 | [Five](b) | more | 16.0 min | 2.0 GB (over the goal) |" in out
     assert "over it: 05 (16.0 min, 2.0 GB) (measured 2026-12-02, 1-minute load 0.5–1.5" in out
     assert tool.render(out) == out
+
+
+@pytest.mark.parametrize("quick", ["1", ""])
+def test_the_pretraining_benchmark_reads_lesson_04s_configuration_in_its_mode(monkeypatch, quick):
+    common = _benchmark_module("common")
+    monkeypatch.setenv("BERTLAB_QUICK", quick)
+    settings = common.lesson_configuration("04_pretraining_tasks")
+    assert settings["EPOCHS"] == (3 if quick else 20) == settings["DUPLICATES"]
+    assert {k: settings[k] for k in ("BATCH_SIZE", "PEAK_LR", "WARMUP", "MAX_LENGTH", "SEED")} == {
+        "BATCH_SIZE": 32, "PEAK_LR": 1e-3, "WARMUP": 0.1, "MAX_LENGTH": 64, "SEED": 0}
+    with pytest.raises(LookupError, match="no cell with id 'nowhere'"):
+        common.lesson_configuration("04_pretraining_tasks", "nowhere")
+
+
+# --------------------------------------------------------------------------- benchmarks/spam.py --cv
+def spam_benchmark():
+    """benchmarks/spam.py, whose cross-validation helpers are maintainers' code (not bertlab's)."""
+    return _benchmark_module("spam")
+
+
+def test_feature_variants_add_the_last_four_layers_average_and_the_last_two_side_by_side():
+    rng = np.random.default_rng(0)
+    layers = {f"layer{k}_{p}": rng.normal(size=(5, 4)) for k in range(7) for p in ("mean", "cls")}
+    layers["pooled"] = rng.normal(size=(5, 4))
+    variants = spam_benchmark().feature_variants(layers)
+    np.testing.assert_allclose(variants["last4_mean_avg"], np.mean([layers[f"layer{k}_mean"] for k in (3, 4, 5, 6)], axis=0))
+    np.testing.assert_array_equal(variants["layer5+6_mean"], np.hstack([layers["layer5_mean"], layers["layer6_mean"]]))
+    assert sorted(variants) == sorted([f"layer{k}_mean" for k in range(1, 7)] + ["layer6_cls", "pooled", "last4_mean_avg",
+                                                                                  "layer5+6_mean"])
+
+
+def _separable(n=200, spam_share=0.15, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < spam_share).astype(int)
+    signal = rng.normal(size=(n, 8)) + 2.5 * y[:, None]
+    noise = rng.normal(size=(n, 8))
+    texts = np.where(y == 1, "WIN a FREE prize, txt CLAIM now", "see you at lunch later")
+    return texts, y, {"signal": signal, "noise": noise}
+
+
+def test_tuning_picks_the_informative_features():
+    _, y, variants = _separable()
+    model, chosen = spam_benchmark().tune_feature_classifier(variants, y, Cs=(0.1, 1.0), scalings=("standard",))
+    assert chosen["variant"] == "signal" and chosen["inner_spam_f1"] > 0.9
+    assert (model.predict(variants["signal"]) == y).mean() > 0.95  # refit on all the rows given
+    _, chosen = spam_benchmark().tune_feature_classifier(variants, y, Cs=(1.0,), scalings=("standard", "l2"), inner_folds=1)
+    assert chosen["variant"] == "signal"  # one stratified hold-out instead of inner folds
+
+
+def test_cross_validation_tunes_on_training_folds_only_and_reports_mean_and_spread(monkeypatch):
+    texts, y, variants = _separable()
+    variants["row"] = np.arange(len(y), dtype=float)[:, None]
+    seen = []
+    benchmark = spam_benchmark()
+    real_tune = benchmark.tune_feature_classifier
+
+    def spy(fold_variants, labels, **kwargs):
+        seen.append(set(fold_variants.pop("row")[:, 0].astype(int)))
+        return real_tune(fold_variants, labels, Cs=(1.0,), scalings=("standard",), **kwargs)
+
+    monkeypatch.setattr(benchmark, "tune_feature_classifier", spy)
+    result = benchmark.cross_validate_spam(texts, y, variants, folds=4, seed=1)
+    members = result["members"]
+    assert [m["fold"] for m in members] == [0, 1, 2, 3]
+    assert sum(m["test_messages"] for m in members) == len(y)
+    spam_per_fold = [m["test_spam"] for m in members]
+    assert sum(spam_per_fold) == y.sum() and max(spam_per_fold) - min(spam_per_fold) <= 1  # stratified
+    for rows, m in zip(seen, members):
+        assert len(rows) == len(y) - m["test_messages"]  # the held-out fold never reaches the tuning
+    assert set().union(*[set(range(len(y))) - rows for rows in seen]) == set(range(len(y)))
+    f1 = [m["features_spam_f1"] for m in members]
+    assert result["features_spam_f1"]["mean"] == pytest.approx(np.mean(f1))
+    assert result["features_spam_f1"]["std"] == pytest.approx(np.std(f1, ddof=1))
+    assert result["features_spam_f1"]["mean"] > 0.9 and result["tfidf_spam_f1"]["mean"] > 0.9
+
+
+def test_cross_validation_rejects_features_that_do_not_match_the_texts():
+    texts, y, variants = _separable()
+    with pytest.raises(ValueError, match="has 199 rows for 200 texts"):
+        spam_benchmark().cross_validate_spam(texts, y, {"short": variants["signal"][:-1]})
+
+
+# --------------------------------------------------------------------------- benchmarks/mrpc.py --average-from
+class WeightsAfterEachBatch(tf.keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.snapshots = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.snapshots.append([v.numpy() for v in self.model.trainable_variables])
+
+
+@pytest.mark.parametrize("start_step, every", [(0, 1), (5, 1), (3, 4)])
+def test_weight_averaging_is_the_mean_of_the_snapshots_from_its_start_step(start_step, every):
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(4), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="mse")
+    x, y = np.random.default_rng(0).normal(size=(24, 3)), np.random.default_rng(1).normal(size=(24, 1))
+    snapshots, averaging = WeightsAfterEachBatch(), _benchmark_module("mrpc").WeightAveraging(start_step, every)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[snapshots, averaging])  # 12 steps
+    chosen = snapshots.snapshots[start_step::every]
+    assert averaging.count == len(chosen) > 0
+    for got, *values in zip(averaging.averaged_weights(), *chosen):
+        np.testing.assert_allclose(got, np.mean(values, axis=0), rtol=1e-5, atol=1e-6)
+    last = [v.numpy() for v in model.trainable_variables]
+    averaging.apply()
+    for variable, got in zip(model.trainable_variables, averaging.averaged_weights()):
+        np.testing.assert_allclose(variable.numpy(), got, rtol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(last, averaging.averaged_weights()))
+    averaging.restore()
+    for variable, value in zip(model.trainable_variables, last):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_weight_averaging_says_when_nothing_was_averaged():
+    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    averaging = _benchmark_module("mrpc").WeightAveraging(start_step=100)
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), batch_size=2, epochs=1, verbose=0, callbacks=[averaging])
+    with pytest.raises(ValueError, match="training ran 2 steps, averaging starts at step 100"):
+        averaging.averaged_weights()
+    with pytest.raises(ValueError, match="start_step >= 0 and every >= 1"):
+        _benchmark_module("mrpc").WeightAveraging(-1)

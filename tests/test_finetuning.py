@@ -132,20 +132,6 @@ def test_a_list_call_in_the_documented_order_gives_the_dict_call_logits(pooling,
     np.testing.assert_allclose(reloaded([as_dict[k] for k in ft.INPUT_NAMES], training=False).numpy(), expected, atol=1e-5)
 
 
-def test_frozen_embeddings_stay_as_pretrained_while_the_encoder_learns(tokenizer):
-    model = ft.build_functional_classifier(pooling="mean", encoder=tiny_encoder(3), freeze_embeddings=True)
-    embedding_names = {w.name for w in model.encoder.bert.embeddings.weights}
-    assert embedding_names and not embedding_names & {w.name for w in model.trainable_weights}
-    before = {w.name: w.numpy().copy() for w in model.weights}
-    enc = tokenizer(["one sentence", "and another one"], padding=True, return_tensors="np")
-    data = tf.data.Dataset.from_tensors(({k: enc[k].astype(np.int32) for k in ft.INPUT_NAMES}, np.array([0, 1])))
-    ft.compile_classifier(model, peak_lr=1e-3, total_steps=2, warmup_ratio=0.0)
-    model.fit(data, epochs=1, verbose=0)
-    changed = {w.name for w in model.weights if not np.array_equal(before[w.name], w.numpy())}
-    assert not changed & embedding_names
-    assert any("encoder/layer_._0" in name for name in changed)
-
-
 def test_mean_pooling_ignores_padding():
     hidden = tf.constant([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
     np.testing.assert_allclose(ft.masked_mean(hidden, tf.constant([[1, 1, 0]])).numpy(), [[2.0, 3.0]])
@@ -296,47 +282,6 @@ def test_restore_best_false_keeps_the_last_epoch_and_writes_no_checkpoint(tmp_pa
         np.testing.assert_array_equal(got, last)
 
 
-class WeightsAfterEachBatch(tf.keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.snapshots = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.snapshots.append([v.numpy() for v in self.model.trainable_variables])
-
-
-@pytest.mark.parametrize("start_step, every", [(0, 1), (5, 1), (3, 4)])
-def test_weight_averaging_is_the_mean_of_the_snapshots_from_its_start_step(start_step, every):
-    tf.keras.utils.set_random_seed(0)
-    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(4), tf.keras.layers.Dense(1)])
-    model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="mse")
-    x, y = np.random.default_rng(0).normal(size=(24, 3)), np.random.default_rng(1).normal(size=(24, 1))
-    snapshots, averaging = WeightsAfterEachBatch(), ft.WeightAveraging(start_step, every)
-    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[snapshots, averaging])  # 12 steps
-    chosen = snapshots.snapshots[start_step::every]
-    assert averaging.count == len(chosen) > 0
-    for got, *values in zip(averaging.averaged_weights(), *chosen):
-        np.testing.assert_allclose(got, np.mean(values, axis=0), rtol=1e-5, atol=1e-6)
-    last = [v.numpy() for v in model.trainable_variables]
-    averaging.apply()
-    for variable, got in zip(model.trainable_variables, averaging.averaged_weights()):
-        np.testing.assert_allclose(variable.numpy(), got, rtol=1e-6)
-    assert any(not np.allclose(a, b) for a, b in zip(last, averaging.averaged_weights()))
-    averaging.restore()
-    for variable, value in zip(model.trainable_variables, last):
-        np.testing.assert_array_equal(variable.numpy(), value)
-
-
-def test_weight_averaging_says_when_nothing_was_averaged():
-    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    averaging = ft.WeightAveraging(start_step=100)
-    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), batch_size=2, epochs=1, verbose=0, callbacks=[averaging])
-    with pytest.raises(ValueError, match="training ran 2 steps, averaging starts at step 100"):
-        averaging.averaged_weights()
-    with pytest.raises(ValueError, match="start_step >= 0 and every >= 1"):
-        ft.WeightAveraging(-1)
-
-
 def test_functional_classifier_survives_save_and_reload(tmp_path, tiny_classifier, tokenizer):
     before = ft.predict(tiny_classifier, ["a b c", "d e"], ["x", "y z"], tokenizer=tokenizer).probabilities
     ft.save_functional_classifier(tiny_classifier, tmp_path)
@@ -350,13 +295,10 @@ TOY_LABELS = np.array([1] * 4 + [0] * 4, np.int32)
 PROBES = ["good great", "awful poor", "neither here nor there"]
 
 
-def train_toy(model, tokenizer=None):
-    """One epoch on eight toy examples (token ids, or raw strings for the hub route)."""
-    if tokenizer is None:
-        features = tf.constant(TOY_TEXTS)
-    else:
-        encoded = tokenizer(TOY_TEXTS, padding=True, return_tensors="np")
-        features = {k: encoded[k].astype(np.int32) for k in ft.INPUT_NAMES}
+def train_toy(model, tokenizer):
+    """One epoch on eight toy examples."""
+    encoded = tokenizer(TOY_TEXTS, padding=True, return_tensors="np")
+    features = {k: encoded[k].astype(np.int32) for k in ft.INPUT_NAMES}
     data = tf.data.Dataset.from_tensor_slices((features, TOY_LABELS)).batch(4)
     ft.train_classifier(model, data, data, epochs=1, peak_lr=1e-3, warmup_ratio=0.0, verbose=0)
     return ft.predict(model, PROBES, tokenizer=tokenizer).probabilities
@@ -389,61 +331,11 @@ def test_trained_transformers_classifier_round_trips_and_serves(tmp_path, tokeni
     model = TFBertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
                                                        num_attention_heads=2, intermediate_size=64, num_labels=2))
     before = train_toy(model, tokenizer)
-    model.save_pretrained(str(tmp_path / "lesson"))
-    reloaded = ft.load_transformers_classifier(tmp_path / "lesson")
+    model.save_pretrained(str(tmp_path / "lesson"))  # how lesson 05 says to save this kind of model
+    reloaded = TFBertForSequenceClassification.from_pretrained(str(tmp_path / "lesson"))
     np.testing.assert_allclose(ft.predict(reloaded, PROBES, tokenizer=tokenizer).probabilities, before, atol=1e-6)
     model.save(str(tmp_path / "serving"))
     np.testing.assert_allclose(served_probabilities(tmp_path / "serving", tokenizer, "logits"), before, atol=1e-6)
-
-
-@pytest.mark.slow
-def test_trained_hub_classifier_round_trips_and_serves(tmp_path):
-    model = ft.build_hub_classifier(seq_length=16)
-    before = train_toy(model)
-    ft.save_hub_classifier(model, tmp_path)  # model.save underneath: failed with "Unknown decay: 'WarmupLinearDecay'"
-    reloaded = ft.load_hub_classifier(tmp_path)
-    np.testing.assert_allclose(ft.predict(reloaded, PROBES).probabilities, before, atol=1e-6)
-    fresh = ft.predict(ft.build_hub_classifier(seq_length=16), PROBES).probabilities
-    assert not np.allclose(fresh, before, atol=1e-4)  # the trained weights came back, not a new head
-    serve = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
-    served = tf.nn.softmax(serve(text=tf.constant(PROBES))["classifier"]).numpy()
-    np.testing.assert_allclose(served, before, atol=1e-6)
-
-
-def test_saving_another_route_as_a_hub_classifier_names_the_right_function(tmp_path, tiny_classifier):
-    with pytest.raises(TypeError, match="save_functional_classifier"):
-        ft.save_hub_classifier(tiny_classifier, tmp_path)
-    with pytest.raises(FileNotFoundError, match="save_hub_classifier"):
-        ft.load_hub_classifier(tmp_path)
-
-
-def test_loading_from_an_empty_folder_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="save_pretrained"):
-        ft.load_transformers_classifier(tmp_path)
-
-
-# --------------------------------------------------------------------------- the two real routes
-@pytest.mark.slow
-def test_transformers_classifier_round_trips_through_save_pretrained(tmp_path, tokenizer):
-    model = ft.build_transformers_classifier(num_labels=2)
-    assert type(model).__name__ == "TFBertForSequenceClassification" and model.config.hidden_size == 384
-    pair = ("This research was consistent with his findings.", "His findings were compatible with this research.")
-    before = ft.predict(model, *pair, tokenizer=tokenizer)
-    model.save_pretrained(str(tmp_path))
-    reloaded = ft.load_transformers_classifier(tmp_path)
-    after = ft.predict(reloaded, *pair, tokenizer=tokenizer)
-    assert before.probabilities.shape == (1, 2)
-    np.testing.assert_allclose(before.probabilities, after.probabilities, atol=1e-5)
-
-
-@pytest.mark.slow
-def test_hub_classifier_takes_raw_string_pairs_and_trains_the_encoder():
-    model = ft.build_hub_classifier(pairs=True, pooling="mean", seq_length=32)
-    assert [t.dtype for t in model.inputs] == [tf.string, tf.string]
-    assert len(model.trainable_weights) > 100  # the encoder is trainable, not only the head
-    out = ft.predict(model, ["The cat sat.", "Stocks fell."], ["A cat was sitting.", "It rained."])
-    assert out.probabilities.shape == (2, 2)
-    np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_xla_is_off_on_the_cpu_and_for_dynamic_shapes():

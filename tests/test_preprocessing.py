@@ -451,7 +451,6 @@ TOO_LONG = {  # name: call(tokenizer, model with 512 positions) with a length of
     "tokenize_with_hub": lambda t, b: pp.tokenize_with_hub(["word " * 700], seq_length=600),
     "finetuning.predict": lambda t, b: finetuning.predict(
         finetuning.build_functional_classifier(encoder=b), ["word " * 700], tokenizer=t, max_length=600),
-    "finetuning.build_hub_classifier": lambda t, b: finetuning.build_hub_classifier(seq_length=600),
     "spam.extract_features": lambda t, b: spam.extract_features(["word " * 700], encoder=b, tokenizer=t, max_length=600),
     "pretraining.encode_pairs": lambda t, b: pretraining.encode_pairs(
         [pretraining.SentencePair("a", "b", 0, 0, 1)], t, None, max_length=600),

@@ -266,7 +266,9 @@ def test_lesson_graders_reject_their_known_wrong_answers():
 
 
 @pytest.mark.slow
-def test_tiny_pretraining_runs_and_gathered_logits_match_the_full_model(tokenizer, vocab):
+def test_tiny_pretraining_compiles_and_fits_as_lesson_04_does_and_gathered_logits_match_the_full_model(tokenizer, vocab):
+    from bertlab import finetuning
+
     data = P.PretrainingData(
         vocab=vocab,
         train=_encoded(tokenizer, vocab, seed=0),
@@ -275,9 +277,20 @@ def test_tiny_pretraining_runs_and_gathered_logits_match_the_full_model(tokenize
         heldout_pairs=[],
         max_length=24,
     )
-    model, history, minutes = P.pretrain(data, epochs=1, batch_size=4, verbose=0, hidden_size=32, intermediate_size=64)
+    model = P.build_pretraining_model(data.vocab.size, data.max_length, hidden_size=32, intermediate_size=64)
+    steps = -(-data.pairs_per_pass // 4)
+    # the lesson's compile cell
+    model.compile(
+        optimizer=finetuning.create_optimizer(1e-3, steps, warmup_ratio=0.1),
+        loss={"mlm": P.masked_lm_loss, "nsp": tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
+        metrics={"mlm": [P.MaskedLMAccuracy()], "nsp": [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
+    )
+    assert model.optimizer._learning_rate.get_config() == {"peak_lr": 1e-3, "total_steps": steps, "warmup_steps": round(0.1 * steps)}
+    train_ds = P.pretraining_dataset(data.train, data.vocab, batch_size=4, seed=0, epochs=None)
+    history = model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)
     assert sorted(history.history) == ["loss", "mlm_accuracy", "mlm_loss", "nsp_accuracy", "nsp_loss"]
     assert len(history.history["loss"]) == 1 and all(np.isfinite(history.history["loss"]))
+    np.testing.assert_allclose(history.history["loss"], np.add(history.history["mlm_loss"], history.history["nsp_loss"]), rtol=1e-5)
     assert model.bert.config.vocab_size == vocab.size and model.bert.config.hidden_size == 32
     # the gathered MLM head gives the full model's logits at the chosen positions
     features, _ = next(iter(P.heldout_dataset(data, batch_size=5)))
@@ -302,7 +315,8 @@ def test_masking_outcomes_and_split_name_what_happened_to_each_token():
 
 
 def test_prepare_draws_a_new_pairing_per_duplicate_and_balanced_heldout_pairs(tokenizer):
-    data = P.prepare_pretraining_data(DOCUMENTS, tokenizer, heldout_fraction=0.34, duplicates=3, max_vocab=None, seed=0)
+    train_documents, heldout_documents = P.split_documents(DOCUMENTS, heldout_fraction=0.34, seed=0)
+    data = P.prepare_pretraining_data(train_documents, heldout_documents, tokenizer, duplicates=3, max_vocab=None, seed=0)
     assert len(data.heldout_documents) == 2 and len(data.train_documents) == 4
     per_pass = sum(len(d) - 1 for d in data.train_documents)
     assert data.pairs_per_pass == per_pass and len(data.train) == 3 * per_pass
@@ -340,17 +354,6 @@ def test_evaluating_on_a_dataset_that_repeats_forever_is_refused(tokenizer, voca
     forever = P.pretraining_dataset(P.encode_pairs(pairs, tokenizer, vocab), vocab, batch_size=4, epochs=None)
     with pytest.raises(ValueError, match="dataset repeats forever.*epochs=1"):
         P.evaluate_pretraining(None, forever, vocab)
-
-
-def test_pretraining_compiles_with_the_fine_tuning_recipe():
-    from bertlab import finetuning
-
-    model = P.build_pretraining_model(vocab_size=20, max_length=8, hidden_size=8, num_attention_heads=2, intermediate_size=16)
-    P.compile_for_pretraining(model, total_steps=50, learning_rate=1e-3, warmup_fraction=0.1)
-    assert isinstance(model.optimizer, tf.keras.optimizers.AdamW)
-    schedule = model.optimizer._learning_rate  # .learning_rate is the current value
-    assert isinstance(schedule, finetuning.WarmupLinearDecay)
-    assert schedule.get_config() == {"peak_lr": 1e-3, "total_steps": 50, "warmup_steps": 5}
 
 
 def test_top_predictions_log_prints_the_first_every_nth_and_last_epoch_but_keeps_all(monkeypatch):

@@ -119,7 +119,7 @@ def test_features_keep_input_order_and_do_not_depend_on_batching(tokenizer):
     texts = ["a much longer message with quite a few more words in it", "hi", "medium length text here", "ok ok"]
     batched = spam.extract_features(texts, encoder=encoder, tokenizer=tokenizer, batch_size=3)
     singles = [spam.extract_features([t], encoder=encoder, tokenizer=tokenizer, batch_size=1) for t in texts]
-    for name in spam.FEATURE_POOLINGS:
+    for name in spam.POOLINGS:
         assert batched[name].shape == (4, 16)
         np.testing.assert_allclose(batched[name], np.concatenate([s[name] for s in singles]), atol=1e-5)
 
@@ -165,64 +165,3 @@ def test_layer_features_give_every_layer_in_one_pass_and_the_last_matches_extrac
     # layer 0 is the embedding output: its [CLS] vector is the same for every message
     np.testing.assert_allclose(layers["layer0_cls"][0], layers["layer0_cls"][1], atol=1e-5)
     assert not np.allclose(layers["layer0_mean"], layers["layer3_mean"], atol=1e-3)
-
-
-def test_feature_variants_add_the_last_four_layers_average_and_the_last_two_side_by_side():
-    rng = np.random.default_rng(0)
-    layers = {f"layer{k}_{p}": rng.normal(size=(5, 4)) for k in range(7) for p in ("mean", "cls")}
-    layers["pooled"] = rng.normal(size=(5, 4))
-    variants = spam.feature_variants(layers)
-    np.testing.assert_allclose(variants["last4_mean_avg"], np.mean([layers[f"layer{k}_mean"] for k in (3, 4, 5, 6)], axis=0))
-    np.testing.assert_array_equal(variants["layer5+6_mean"], np.hstack([layers["layer5_mean"], layers["layer6_mean"]]))
-    assert sorted(variants) == sorted([f"layer{k}_mean" for k in range(1, 7)] + ["layer6_cls", "pooled", "last4_mean_avg",
-                                                                                  "layer5+6_mean"])
-
-
-def _separable(n=200, spam_share=0.15, seed=0):
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < spam_share).astype(int)
-    signal = rng.normal(size=(n, 8)) + 2.5 * y[:, None]
-    noise = rng.normal(size=(n, 8))
-    texts = np.where(y == 1, "WIN a FREE prize, txt CLAIM now", "see you at lunch later")
-    return texts, y, {"signal": signal, "noise": noise}
-
-
-def test_tuning_picks_the_informative_features():
-    _, y, variants = _separable()
-    model, chosen = spam.tune_feature_classifier(variants, y, Cs=(0.1, 1.0), scalings=("standard",))
-    assert chosen["variant"] == "signal" and chosen["inner_spam_f1"] > 0.9
-    assert (model.predict(variants["signal"]) == y).mean() > 0.95  # refit on all the rows given
-    _, chosen = spam.tune_feature_classifier(variants, y, Cs=(1.0,), scalings=("standard", "l2"), inner_folds=1)
-    assert chosen["variant"] == "signal"  # one stratified hold-out instead of inner folds
-
-
-def test_cross_validation_tunes_on_training_folds_only_and_reports_mean_and_spread(monkeypatch):
-    texts, y, variants = _separable()
-    variants["row"] = np.arange(len(y), dtype=float)[:, None]
-    seen = []
-    real_tune = spam.tune_feature_classifier
-
-    def spy(fold_variants, labels, **kwargs):
-        seen.append(set(fold_variants.pop("row")[:, 0].astype(int)))
-        return real_tune(fold_variants, labels, Cs=(1.0,), scalings=("standard",), **kwargs)
-
-    monkeypatch.setattr(spam, "tune_feature_classifier", spy)
-    result = spam.cross_validate_spam(texts, y, variants, folds=4, seed=1)
-    members = result["members"]
-    assert [m["fold"] for m in members] == [0, 1, 2, 3]
-    assert sum(m["test_messages"] for m in members) == len(y)
-    spam_per_fold = [m["test_spam"] for m in members]
-    assert sum(spam_per_fold) == y.sum() and max(spam_per_fold) - min(spam_per_fold) <= 1  # stratified
-    for rows, m in zip(seen, members):
-        assert len(rows) == len(y) - m["test_messages"]  # the held-out fold never reaches the tuning
-    assert set().union(*[set(range(len(y))) - rows for rows in seen]) == set(range(len(y)))
-    f1 = [m["features_spam_f1"] for m in members]
-    assert result["features_spam_f1"]["mean"] == pytest.approx(np.mean(f1))
-    assert result["features_spam_f1"]["std"] == pytest.approx(np.std(f1, ddof=1))
-    assert result["features_spam_f1"]["mean"] > 0.9 and result["tfidf_spam_f1"]["mean"] > 0.9
-
-
-def test_cross_validation_rejects_features_that_do_not_match_the_texts():
-    texts, y, variants = _separable()
-    with pytest.raises(ValueError, match="has 199 rows for 200 texts"):
-        spam.cross_validate_spam(texts, y, {"short": variants["signal"][:-1]})

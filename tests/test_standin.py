@@ -5,11 +5,14 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import pytest
 
-from bertlab import models, standin
+from bertlab import models
+from tools import standin
 
+ROOT = Path(__file__).resolve().parents[1]
 SPEC = models.get_spec("bert-base-uncased")
 HOW_ARE_YOU = [101, 2129, 2024, 2017, 1029, 102]
 
@@ -33,9 +36,9 @@ def tiny_standin(tmp_path_factory):
     root = tmp_path_factory.mktemp("standin")
     caches = {"HF_HOME": str(root / "hf"), "TFHUB_CACHE_DIR": str(root / "tfhub")}
     result = subprocess.run(
-        [sys.executable, "-m", "bertlab.standin", "build", "--tiny", "--hf-home", caches["HF_HOME"],
+        [sys.executable, "-m", "tools.standin", "build", "--tiny", "--hf-home", caches["HF_HOME"],
          "--tfhub-cache-dir", caches["TFHUB_CACHE_DIR"]],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return caches, json.loads(result.stdout)

@@ -16,7 +16,7 @@ hidden-768 model, so the route is proven without executing each lesson a third t
 Lesson 01 is not run: it builds its own keras-bert models from a configuration, which
 ``BERTLAB_MODEL`` does not change.
 
-1. builds the stand-in (``python -m bertlab.standin build``: bert-base-uncased's exact
+1. builds the stand-in (``python -m tools.standin build``: bert-base-uncased's exact
    configuration and vocabulary, RANDOM weights) into a temporary HF_HOME / TFHUB_CACHE_DIR,
    never the learner's caches;
 2. executes each notebook with nbclient under ``BERTLAB_MODEL=bert-base-uncased BERTLAB_QUICK=1
@@ -127,7 +127,7 @@ def model_cells(notebook) -> tuple[list[int], dict[int, str]]:
 def build_standin(workdir: Path) -> dict:
     caches = {"HF_HOME": str(workdir / "hf"), "TFHUB_CACHE_DIR": str(workdir / "tfhub")}
     subprocess.run(
-        [sys.executable, "-m", "bertlab.standin", "build", "--hf-home", caches["HF_HOME"],
+        [sys.executable, "-m", "tools.standin", "build", "--hf-home", caches["HF_HOME"],
          "--tfhub-cache-dir", caches["TFHUB_CACHE_DIR"]],
         check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
     )

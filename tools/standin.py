@@ -1,5 +1,7 @@
 """A BERT-base stand-in for maintainers: the real shape and vocabulary, seeded RANDOM weights.
 
+Run from the repository root (``tools`` is not part of the installed package).
+
 The machines that test the course have no internet, so the BERT-base route
 (``BERTLAB_MODEL=bert-base-uncased``) could never run there. This command writes a model
 with the exact ``bert-base-uncased`` configuration (30,522 WordPieces, 12 layers, hidden 768,
@@ -20,7 +22,7 @@ It proves that the code path, shapes, memory and time work for BERT-base; it pro
 about accuracy. Never build it into a learner's caches: both destinations must be given
 explicitly::
 
-    python -m bertlab.standin build --hf-home /tmp/x/hf --tfhub-cache-dir /tmp/x/tfhub
+    python -m tools.standin build --hf-home /tmp/x/hf --tfhub-cache-dir /tmp/x/tfhub
 """
 from __future__ import annotations
 
@@ -89,12 +91,12 @@ def build(hf_home: Path, tfhub_cache_dir: Path, *, seed: int = 0, tiny: bool = F
         "seed": seed,
         "tiny": tiny,
         "config": config_dict,
-        "built_by": "python -m bertlab.standin build",
+        "built_by": "python -m tools.standin build",
     }
     vocab = models.vocab_path(models.DEFAULT_MODEL)
     started = time.time()
 
-    say(f"bertlab.standin: building {'a tiny' if tiny else 'the'} {REPO_ID} stand-in (random weights, seed {seed})")
+    say(f"tools.standin: building {'a tiny' if tiny else 'the'} {REPO_ID} stand-in (random weights, seed {seed})")
     tf.keras.utils.set_random_seed(seed)
     model = TFBertForPreTraining(BertConfig(**config_dict))  # what the published tf_model.h5 holds
     model(model.dummy_inputs)
@@ -138,12 +140,12 @@ def build(hf_home: Path, tfhub_cache_dir: Path, *, seed: int = 0, tiny: bool = F
         "megabytes": megabytes(snapshot) + sum(megabytes(folder) for folder in folders.values()),
         "parameters": int(model.bert.count_params()),
     }
-    say(f"bertlab.standin: done in {summary['seconds']:.0f} s, {summary['megabytes']:.0f} MB on disk")
+    say(f"tools.standin: done in {summary['seconds']:.0f} s, {summary['megabytes']:.0f} MB on disk")
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bertlab.standin", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.standin", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("build", help="write the stand-in into the two caches given")
     # No defaults on purpose: the learner's own caches (~/.cache/huggingface, TF Hub's) must never get it.
@@ -158,5 +160,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # `python -m bertlab.standin` imports bertlab (Keras 2) first
+if __name__ == "__main__":  # `from bertlab import models` above imported bertlab (Keras 2) first
     sys.exit(main())
