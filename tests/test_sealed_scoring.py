@@ -337,3 +337,55 @@ def test_the_courses_code_run_from_exec_or_at_another_line_fails_in_process_too(
     right: dict = {"np": np}
     exec("def masked_mean_pool(sequence_output, input_mask):\n" + RIGHT_03["masked_mean_pool"], right)
     assert core.run_grader(g, right["masked_mean_pool"]).points == 2
+
+
+def test_each_built_object_gets_its_own_recipe_even_at_a_reused_address():
+    """A learner process caches what it built by token: a new object (a fresh ShiftedTokenizer per
+    case) must never be taken for an old one, whatever restore_modules puts back."""
+    class Made:
+        pass
+
+    tokens = []
+    for _ in range(6):
+        made = core.built(Made)
+        tokens.append(core._recipe_of(made)[0])
+        core.restore_modules()
+        del made
+    assert len(set(tokens)) == 6
+
+
+WRONG_05 = {
+    "build_classifier": ("import tensorflow as tf\n"
+                         "from bertlab.grading.lesson05 import _reference_classifier\n"
+                         "# GRADED FUNCTION: build_classifier\n"
+                         "def build_classifier(encoder, num_labels, peak_lr, total_steps):\n"
+                         "    return _reference_classifier(encoder, num_labels, peak_lr, total_steps,\n"
+                         "                                 optimizer=tf.keras.optimizers.Adam(1e-3))"),
+    "predict_pair": ("import tensorflow as tf\n"
+                     "from bertlab.grading.lesson05 import _tokenizer\n"
+                     "# GRADED FUNCTION: predict_pair\n"
+                     "def predict_pair(model, tokenizer, sentence1, sentence2):\n"
+                     "    encoded = _tokenizer()(sentence1, sentence2, return_tensors='tf')\n"
+                     "    probabilities = tf.nn.softmax(model(dict(encoded), training=False), axis=-1).numpy()[0]\n"
+                     "    return int(probabilities.argmax()), probabilities"),
+}
+
+
+@pytest.mark.slow
+def test_objects_built_from_recipes_and_measured_by_probes_judge_wrong_answers_when_sealed(tmp_path):
+    """lesson05's objects live in the learner process: a fixed Adam and a predict_pair that ignores
+    the tokenizer it is given still get their hints there (the probes measure the learner's copies)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(SETUP))
+    for name, source in WRONG_05.items():
+        imports, graded = source.split("# GRADED FUNCTION", 1)
+        nb.cells.append(nbformat.v4.new_code_cell(imports))
+        nb.cells.append(nbformat.v4.new_code_cell("# GRADED FUNCTION" + graded))
+        nb.cells.append(nbformat.v4.new_code_cell(f'check("lesson05.{name}", {name})'))
+    path = tmp_path / "05_wrong.ipynb"
+    nbformat.write(nb, path)
+    notebook = _score([path], tmp_path)["notebooks"][path.name]
+    messages = {e["name"]: e["message"] for e in notebook["exercises"]}
+    assert _points(notebook) == {"warmup_linear_decay": 0, "build_classifier": 0, "predict_pair": 0}
+    assert "learning rate at step 0 is 0.001, expected 0" in messages["build_classifier"]
+    assert "called it 0 times" in messages["predict_pair"]

@@ -555,7 +555,7 @@ def run_grader(g: Grader, learner_fn) -> Result:
 # recipe, and objects a learner's function returns (a compiled model) stay there as a Handle.
 # Graders look at such objects only through probes. The same grader code runs in both modes.
 _RECIPES: dict[int, tuple] = {}  # id(obj) -> (obj or a weak reference, token, module, qualname, args, kwargs)
-_BUILT = 0
+_BUILT = __import__("itertools").count(1)  # advanced in place: restore_modules rebinds nothing here
 # While the judge scores a notebook: {"link": its link to the learner process, "types": (its proxy
 # class,)}. Changed in place (restore_modules puts back rebound attributes of this module).
 SEALED: dict = {"link": None, "types": ()}
@@ -578,15 +578,14 @@ def built(fn: Callable, *args, **kwargs):
     module-level function or class of the course, imported by name) with the same arguments
     (plain data, or other built objects), once per object. `fn` must build the same object in
     another process (seeded weights), and must not compute expected answers (it runs there)."""
-    global _BUILT
     obj = fn(*args, **kwargs)
-    key, _BUILT = _id(obj), _BUILT + 1
+    key, number = _id(obj), next(_BUILT)
     try:  # forgotten with the object (graders run thousands of times by the tests and the mutation tool)
         weakref.finalize(obj, _RECIPES.pop, key, None)
         kept = weakref.ref(obj)
     except TypeError:  # not weak-referenceable: kept
         kept = obj
-    _RECIPES[key] = (kept, f"{_BUILT}:{key}", fn.__module__, fn.__qualname__, args, kwargs)
+    _RECIPES[key] = (kept, f"{number}:{key}", fn.__module__, fn.__qualname__, args, kwargs)
     return obj
 
 
