@@ -189,6 +189,23 @@ def test_lesson_05_stored_training_minutes_come_from_the_run_the_readme_quotes()
     assert abs(training["seconds"] / 60 - minutes) < 0.5, (training, minutes)
 
 
+TRAINING_MINUTES = re.compile(r"([\d.]+) min(?:utes)? of training")
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_no_lesson_shows_more_minutes_of_training_than_the_readme_gives_the_whole_lesson(path, request):
+    """The README's lesson minutes (lessons.json) and what the stored outputs and prose say come from one run."""
+    if path.stem == "06_spam_classifier":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="06 stores 6.6 min of training, lessons.json 6.1 min "
+                                              "for the lesson: re-run benchmarks/lessons.py --store 06 after the merge"))
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = " ".join("".join(c["source"]) if c["cell_type"] == "markdown" else "".join(_output_text(o) for o in c.get("outputs", []))
+                    for c in cells).replace("\n", " ")
+    quoted = [float(m) for m in TRAINING_MINUTES.findall(text) if m.strip(".")]
+    member = next(m for m in json.loads((RESULTS / "lessons.json").read_text())["members"] if m["notebook"] == path.name)
+    assert all(q <= member["minutes"] for q in quoted), (path.name, quoted, member["minutes"])
+
+
 def test_lesson_05_schedule_plot_shows_the_optimizers_warm_up_in_quick_and_full_mode(monkeypatch):
     import matplotlib
 

@@ -302,7 +302,7 @@ def grade_build_classifier(learner_fn):
     trained = None
     for num_labels, peak_lr, total_steps in CLASSIFIER_BUILDS:
         encoder = built(_tiny_encoder, seed=num_labels)
-        model = learner_fn(encoder, num_labels, peak_lr, total_steps)
+        model = _calling(learner_fn, encoder, num_labels, peak_lr, total_steps)
         batch = _batch(rng, [0, 1, 1, 0, 1, 0], 10)
         padded = _batch(np.random.default_rng(7), [0, 1, 1, 0, 1, 0], 10, padding=6)
         second_segment = dict(batch, token_type_ids=(np.arange(10)[None, :] >= 5).astype(np.int32) * batch["attention_mask"])
@@ -432,6 +432,22 @@ def classifier_with_frozen_encoder(encoder, num_labels, peak_lr, total_steps):
 @wrong_answer("build_classifier", hint="counts padding")
 def classifier_averaging_padding(encoder, num_labels, peak_lr, total_steps):
     return _reference_classifier(encoder, num_labels, peak_lr, total_steps, pooling="all")
+
+
+@wrong_answer("build_classifier", hint="dtype=tf.int32")
+def classifier_with_float_inputs(encoder, num_labels, peak_lr, total_steps):
+    """tf.keras.Input without dtype: float32 ids, which the encoder's embedding lookup refuses while the model is built."""
+    import tensorflow as tf
+
+    from bertlab.finetuning import create_optimizer
+
+    inputs = {name: tf.keras.Input(shape=(None,), name=name) for name in INPUT_NAMES}
+    hidden = encoder(**inputs).last_hidden_state
+    logits = tf.keras.layers.Dense(num_labels)(tf.keras.layers.Dropout(0.1)(hidden[:, 0]))
+    model = tf.keras.Model(inputs, logits)
+    model.compile(optimizer=create_optimizer(peak_lr, total_steps),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
 
 
 @wrong_answer("build_classifier", hint="one output unit per class")
@@ -640,26 +656,32 @@ def _check_prediction(got, num_labels, want_label, want_probabilities, where: st
                            "label is the index of the largest probability (argmax)")
 
 
-# Keras' message when a functional model gets another number of inputs than it has: cut to one line
-# it names a layer and a count, not the slip behind it.
+# Keras' and transformers' messages for a learner's common slips: cut to one line they name a layer
+# and a count or a dtype, not the slip behind them.
 _INPUT_COUNT = re.compile(r"expects (\d+) input\(s\), but it received (\d+) input tensors")
+_FLOAT_IDS = re.compile(r"parameter 'indices' has DataType (float\d+) not in list of allowed values")
 
 
-def _predict(learner_fn, *args):
-    """``learner_fn(*args)``, with Keras' input-count error turned into what it measured and means."""
+def _calling(learner_fn, *args):
+    """``learner_fn(*args)``, with a known Keras error turned into what it measured and means."""
     try:
         return learner_fn(*args)
     except LearnerError as error:
-        found = _INPUT_COUNT.search(str(error.error))
-        if not found:
-            raise
-        expected, received = map(int, found.groups())
-        if received > expected:
-            cause = ("a tokenizer called without return_tensors gives Python lists, and Keras takes every token id in "
-                     "them for an input of its own: call tokenizer(sentence1, sentence2, return_tensors=\"tf\")")
-        else:
-            cause = "give it all three, input_ids, attention_mask and token_type_ids: model(dict(encoded), training=False)"
-        raise GradingError(f"the model takes {expected} inputs but was given {received} tensor{'s' * (received != 1)}: {cause}") from None
+        message = str(error.error)
+        if found := _INPUT_COUNT.search(message):
+            expected, received = map(int, found.groups())
+            if received > expected:
+                cause = ("a tokenizer called without return_tensors gives Python lists, and Keras takes every token id in "
+                         "them for an input of its own: call tokenizer(sentence1, sentence2, return_tensors=\"tf\")")
+            else:
+                cause = "give it all three, input_ids, attention_mask and token_type_ids: model(dict(encoded), training=False)"
+            raise GradingError(f"the model takes {expected} inputs but was given {received} tensor{'s' * (received != 1)}: "
+                               f"{cause}") from None
+        if found := _FLOAT_IDS.search(message):
+            raise GradingError(f"the encoder's embedding lookup got {found.group(1)} token ids: tf.keras.Input is float32 "
+                               "unless told otherwise, and ids must be integers: "
+                               "tf.keras.Input(shape=(None,), dtype=tf.int32, name=...)") from None
+        raise
 
 
 @grader("predict_pair", points=2, prepare=_prepare_pairs, uses=["bertlab.finetuning.predict"])
@@ -669,14 +691,14 @@ def grade_predict_pair(learner_fn):
     tokenizer = built(_tokenizer)
     for num_labels, model, weights, expected in _pair_predictions():
         for sentence1, sentence2, want_label, want_probabilities in expected:
-            got = _predict(learner_fn, model, tokenizer, sentence1, sentence2)
+            got = _calling(learner_fn, model, tokenizer, sentence1, sentence2)
             if not probe(_weights_unchanged, model, weights):
                 raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
             _check_prediction(got, num_labels, want_label, want_probabilities, f"({sentence1!r}, {sentence2!r})")
     num_labels, model, weights, _ = _pair_predictions()[0]
     for sentence1, sentence2, want_label, want_probabilities in _shifted_pair_predictions():
         shifted = built(ShiftedTokenizer, tokenizer)
-        got = _predict(learner_fn, model, shifted, sentence1, sentence2)
+        got = _calling(learner_fn, model, shifted, sentence1, sentence2)
         if not probe(_weights_unchanged, model, weights):
             raise GradingError("predict_pair changed the model's weights: predicting must leave the model as it is")
         if probe(_calls, shifted) == 0:
