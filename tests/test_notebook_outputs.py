@@ -119,16 +119,10 @@ LEARNER_NOISE = {
     "file path before a warning": re.compile(r"\S+\.py:\d+: \w*Warning: "),
 }
 MAX_PRINTED_LINES = 30
-# Lessons 04 and 06 are edited on another branch; their stored outputs still show the path of the
-# file that raised a TruncationWarning. Re-executing them with this bertlab (whose own warnings print
-# as one line) clears it: then drop them from here.
-NOT_YET_REEXECUTED = {"04_pretraining_tasks", "06_spam_classifier"}
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_stored_outputs_hold_no_reprs_log_lines_paths_or_screens_of_text(path, request):
-    if path.stem in NOT_YET_REEXECUTED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="stored before bertlab printed its warnings as one line"))
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     found = _cells_matching(cells, LEARNER_NOISE)
     for number, cell in enumerate(cells):
@@ -195,9 +189,6 @@ TRAINING_MINUTES = re.compile(r"([\d.]+) min(?:utes)? of training")
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_no_lesson_shows_more_minutes_of_training_than_the_readme_gives_the_whole_lesson(path, request):
     """The README's lesson minutes (lessons.json) and what the stored outputs and prose say come from one run."""
-    if path.stem == "06_spam_classifier":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="06 stores 6.6 min of training, lessons.json 6.1 min "
-                                              "for the lesson: re-run benchmarks/lessons.py --store 06 after the merge"))
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     text = " ".join("".join(c["source"]) if c["cell_type"] == "markdown" else "".join(_output_text(o) for o in c.get("outputs", []))
                     for c in cells).replace("\n", " ")
@@ -245,8 +236,6 @@ SCORE_COMMANDS = {
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_each_lesson_says_how_to_score_it_from_notebooks_from_the_repository_and_on_colab(path, request):
-    if path.stem in NOT_YET_REEXECUTED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="lessons 04 and 06 get the closing paragraph on merge"))
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     prose = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").replace("\n", " ")
     assert "python -m bertlab.grading score notebooks/" not in prose  # fails from notebooks/, where Jupyter opens

@@ -66,11 +66,7 @@ def test_write_result_also_writes_the_shipped_copy(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
-def test_lessons_read_benchmark_results_through_the_package_not_a_path(path, request):
-    if path.name.startswith("06_"):
-        # Lesson 06 is being edited on another branch (visible); its spam.json cell is to read
-        # benchmark_results.load("spam") like lesson 05. Remove this mark when that lands.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="lesson 06's spam.json cell still reads a path"))
+def test_lessons_read_benchmark_results_through_the_package_not_a_path(path):
     readers = [code for code in _code_cells(path) if "benchmarks/results" in code or "results not found" in code]
     assert not readers, f"{path.name} reads benchmark results by a path (not there on Colab or from notebooks/): " + readers[0][:120]
 
