@@ -17,10 +17,10 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
-os.environ["BERTLAB_KERAS"] = "3"  # a Keras 3 process: bertlab selects no Keras 2
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if __name__ == "__main__":  # run as a script: a Keras 3 process, bertlab selects no Keras 2 (imported: left alone)
+    os.environ["BERTLAB_KERAS"] = "3"
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 

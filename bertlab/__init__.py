@@ -10,7 +10,11 @@ from bertlab import env as _env
 
 if _env.keras3_mode():  # lesson 07 (BERTLAB_KERAS=3): Keras 3 and KerasHub, no Keras 2 anywhere
     _env.select_keras3()
-    _tf = None
+    try:  # KerasHub imports TensorFlow (tensorflow-text) on every backend: its start-up lines are hidden here
+        with _env.quiet_native_stderr():
+            import tensorflow as _tf  # noqa: F401
+    except ImportError:  # pragma: no cover - exercised only on broken installs
+        _tf = None
 else:
     _env.select_keras2()
 

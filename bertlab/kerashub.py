@@ -83,7 +83,8 @@ def import_keras_hub():
     """``import keras_hub``, or one clear :class:`KerasHubMissingError` naming what to install (measured with
     keras-hub 0.32: the import itself fails without regex or rich, or with a broken kagglesdk)."""
     try:
-        import keras_hub
+        with _env.quiet_native_stderr():  # native start-up lines of the backends it loads
+            import keras_hub
     except ImportError as error:
         raise missing_module_error(error, "be imported") from None
     return keras_hub
@@ -388,7 +389,17 @@ def mrpc_dataset(frame, *, batch_size: int = 32, shuffle: bool = False, seed: in
 
 
 def predict_probabilities(model, dataset) -> np.ndarray:
-    logits = model.predict(dataset, verbose=0)
+    """Softmax of the model's logits over ``dataset``. TensorFlow's "triggered tf.function retracing" warning (each
+    new batch length of a freshly loaded model is traced once) is not shown."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        logits = model.predict(dataset, verbose=0)
+    finally:
+        logger.setLevel(level)
     logits = logits - logits.max(axis=1, keepdims=True)
     return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
 
