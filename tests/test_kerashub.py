@@ -208,8 +208,9 @@ def test_lesson07_runs_top_to_bottom_on_the_jax_backend_with_the_same_checked_nu
     finally:
         for name, value in saved.items():
             os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
-    text = "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.get("outputs", []) if output.get("name") == "stdout")
+    text = "\n".join(output.get("text", "") if output.get("output_type") == "stream" else output.get("data", {}).get("text/plain", "")
+                     for cell in nb.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+                     if output.get("name") != "stderr")
     for line in ["backend jax", "22,713,216 parameters", "[2129, 2024, 2017, 1029]",
                  "KerasHub as loaded agrees with lesson 03's encoder to 1e-4: False",
                  "exact GELU agrees with lesson 03's encoder to 1e-4: True",
@@ -226,14 +227,14 @@ def test_doctor_reports_keras3_and_kerashub_with_its_extra_modules():
     versions = {"keras": "3.15.1", "keras-hub": "0.32.0", "sentencepiece": "0.2.3", "kagglehub": "1.0.2",
                 "kagglesdk": "0.1.28", "regex": "2026.11.19", "rich": "15.0.0"}
     assert doctor.check_keras3(versions.get).status == doctor.OK
-    assert doctor.check_keras3({"keras": "2.15.0"}.get).status == doctor.FAIL
+    assert doctor.check_keras3({"keras": "2.15.0"}.get).status == doctor.WARN  # lesson 07 only: never a FAIL
     assert doctor.check_keras3({}.get).fix == doctor.KERASHUB_INSTALL
     ok = doctor.check_kerashub(versions.get)
     assert ok.status == doctor.OK and ok.detail.startswith("0.32.0")
     without = doctor.check_kerashub({k: v for k, v in versions.items() if k != "sentencepiece"}.get)
-    assert without.status == doctor.FAIL and "without sentencepiece" in without.detail
+    assert without.status == doctor.WARN and "without sentencepiece" in without.detail
     assert without.fix == doctor.KERASHUB_INSTALL
-    assert doctor.check_kerashub({}.get).status == doctor.FAIL
+    assert doctor.check_kerashub({}.get).status == doctor.WARN
     assert doctor.check_kerashub({**versions, "keras-hub": "0.33.1"}.get).status == doctor.WARN
 
 
