@@ -28,7 +28,14 @@ TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "t
                             "intel-tensorflow", "tensorflow-aarch64", "tensorflow-rocm", "tf-nightly", "tf-nightly-cpu")
 # The doctor's row name -> the module the lessons import.
 MODULES = {"TensorFlow": "tensorflow", "tf-keras": "tf_keras", "tensorflow-text": "tensorflow_text",
-           "tensorflow-hub": "tensorflow_hub", "keras-bert": "keras_bert", "transformers": "transformers"}
+           "tensorflow-hub": "tensorflow_hub", "keras-bert": "keras_bert", "transformers": "transformers",
+           "KerasHub": "keras_hub"}
+# Lesson 07 (Keras 3 + KerasHub): keras-hub 0.32 and the modules it needs beyond its import (measured in
+# tests/test_kerashub.py: regex and rich to import it, sentencepiece to read a Hugging Face folder, kagglehub and
+# kagglesdk for Kaggle presets). The one install line is bertlab.kerashub's.
+KERASHUB_VERSION = "0.32"
+KERASHUB_EXTRAS = ("sentencepiece", "kagglehub", "kagglesdk", "regex", "rich")
+KERASHUB_INSTALL = "pip install keras-hub==0.32.0 sentencepiece==0.2.3 kagglehub==1.0.2 kagglesdk==0.1.28"
 IMPORT_TIMEOUT_S = 300
 
 
@@ -117,6 +124,30 @@ def check_transformers(version_of=installed_version) -> Check:
     return Check("transformers", OK, version)
 
 
+def check_keras3(version_of=installed_version) -> Check:
+    """Keras 3, which lesson 07 uses (lessons 01-06 use tf-keras: both are installed side by side). Lesson 07 only:
+    a WARN, not a FAIL, where it is missing (Colab's setup cell of lessons 01-06 does not install KerasHub)."""
+    version = version_of("keras")
+    if not version:
+        return Check("Keras 3", WARN, "not installed (lesson 07 needs it)", KERASHUB_INSTALL)
+    if _minor(version)[0] < 3:
+        return Check("Keras 3", WARN, f"keras {version} is Keras 2 (lesson 07 needs Keras 3)", "pip install 'keras>=3.10'")
+    return Check("Keras 3", OK, f"{version} (lesson 07; lessons 01-06 use tf-keras)")
+
+
+def check_kerashub(version_of=installed_version) -> Check:
+    """keras-hub 0.32 and the modules it needs for lesson 07."""
+    version = version_of("keras-hub")
+    if not version:
+        return Check("KerasHub", WARN, "not installed (lesson 07 needs it)", KERASHUB_INSTALL)
+    missing = [name for name in KERASHUB_EXTRAS if not version_of(name)]
+    if missing:
+        return Check("KerasHub", WARN, f"{version}, without {', '.join(missing)} (lesson 07 needs them)", KERASHUB_INSTALL)
+    if not version.startswith(KERASHUB_VERSION + "."):
+        return Check("KerasHub", WARN, f"{version} (lesson 07 was tested with {KERASHUB_VERSION})", KERASHUB_INSTALL)
+    return Check("KerasHub", OK, f"{version} (with {', '.join(KERASHUB_EXTRAS)})")
+
+
 # Run in a child Python: imports the modules named on its command line in order, one JSON line
 # before and one after each, so that a crash (a segfault in a compiled extension) names its culprit.
 _IMPORT_PROBE = """
@@ -182,6 +213,8 @@ def import_fix(module: str, tf_version: str | None) -> str:
         return f'pip install "tf-keras=={tf_minor}.*"  (the Keras 2 of TensorFlow {tf_minor})'
     if module == "transformers":
         return "pip install --force-reinstall 'transformers>=4.46,<5'"
+    if module == "keras_hub":
+        return f"{KERASHUB_INSTALL}  (keras-hub fails to import without one of {', '.join(KERASHUB_EXTRAS)})"
     distribution = {"tensorflow": "tensorflow", "tensorflow_hub": "tensorflow-hub", "keras_bert": "keras-bert"}[module]
     return f"pip install --force-reinstall {distribution}  (or {INSTALL_HINT})"
 
@@ -277,6 +310,8 @@ def run_checks() -> list[Check]:
     packages.append(check_package("tensorflow-hub", "tensorflow-hub"))
     packages.append(check_transformers())
     packages.append(check_package("keras-bert", "keras-bert"))
+    packages.append(check_keras3())
+    packages.append(check_kerashub())
     checks = [check_platform(), check_python(), *confirm_imports(packages)]
     checks.append(check_keras2())
     checks.append(check_gpus())

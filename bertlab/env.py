@@ -110,6 +110,63 @@ def platform_check_main() -> int:
     return 0
 
 
+# Lesson 07 runs on Keras 3 (KerasHub): its setup cell sets BERTLAB_KERAS=3 before `import bertlab`,
+# and then bertlab selects no Keras 2 and imports none of its Keras 2 modules (KERAS2_MODULES).
+KERAS3_SWITCH = "BERTLAB_KERAS"
+# bertlab's modules built on tf-keras, transformers' TF classes or TF Hub layers (lessons 01-06).
+KERAS2_MODULES = ("bertlab.encoder", "bertlab.finetuning", "bertlab.pretraining", "bertlab.spam", "bertlab.hub_export")
+KERAS3_RESTART_HINT = (
+    "Lessons 01-06 need Keras 2 and lesson 07 needs Keras 3, and one Python process can have only one of them "
+    "selected. Restart the kernel (Kernel > Restart, or Runtime > Restart session on Colab) and run the "
+    "lesson from its first cell."
+)
+
+
+def keras3_mode() -> bool:
+    """Whether this process is a lesson-07 (Keras 3) process: ``BERTLAB_KERAS=3``."""
+    return os.environ.get(KERAS3_SWITCH, "").strip() == "3"
+
+
+class KernelMixError(RuntimeError):
+    """Keras 2 code (lessons 01-06) and Keras 3 code (lesson 07) met in one Python process."""
+
+    def _render_traceback_(self):  # Jupyter shows this line instead of a traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
+def require_keras2(what: str) -> None:
+    """Raise :class:`KernelMixError` in a Keras 3 (lesson 07) process, where ``what`` cannot work."""
+    if keras3_mode():
+        raise KernelMixError(f"{what} needs Keras 2 (tf-keras), but this kernel runs Keras 3 for lesson 07 "
+                             f"({KERAS3_SWITCH}=3). {KERAS3_RESTART_HINT}")
+
+
+class _Keras2ModuleBlocker:
+    """On ``sys.meta_path`` in a Keras 3 process: importing one of :data:`KERAS2_MODULES` raises
+    :class:`KernelMixError` at once, instead of a traceback from deep inside TF Hub or transformers."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in KERAS2_MODULES:
+            require_keras2(f"`import {name}` (lessons 01-06)")
+        return None
+
+
+def select_keras3() -> None:
+    """A lesson-07 process: Keras 3 stays TensorFlow's Keras; bertlab's Keras 2 modules refuse to import."""
+    for name, value in QUIET_VARIABLES.items():
+        os.environ.setdefault(name, value)
+    if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS", "") == "1":
+        raise KernelMixError(f"{KERAS3_SWITCH}=3 asks for Keras 3, but TensorFlow was already imported with "
+                             f"TF_USE_LEGACY_KERAS=1 (Keras 2). {KERAS3_RESTART_HINT}")
+    # Inherited from a Keras 2 parent process (a Jupyter server or pytest that ran `import bertlab`):
+    # they only act when TensorFlow is imported, which has not happened yet in this process.
+    for name in KERAS2_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if not any(isinstance(finder, _Keras2ModuleBlocker) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Keras2ModuleBlocker())
+
+
 class Keras3LoadedError(RuntimeError):
     """Keras 3 is already active in this process, so Keras 2 can no longer be selected."""
 

@@ -405,6 +405,9 @@ def load_hub(handle: str, *, timeout: float | None = None, **kwargs):
 def hub_keras_layer(handle, *, timeout: float | None = None, **kwargs):
     """``hub.KerasLayer(handle, **kwargs)`` with the failures of :func:`load_hub` made clear. ``handle`` may
     also be a loaded object's callable (``preprocessor.tokenize``): then nothing is downloaded."""
+    from bertlab.env import require_keras2
+
+    require_keras2("hub.KerasLayer (lessons 01-06)")
     import tensorflow_hub as hub
 
     if not isinstance(handle, str):
@@ -492,6 +495,9 @@ def load_tf_model(model: str | ModelSpec | None = None, task: str = "base", num_
     model (``task="masked-lm"``, online models only: the embedded model has no MLM head)."""
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; choose one of {', '.join(TASKS)}.")
+    from bertlab.env import require_keras2
+
+    require_keras2("transformers' TF classes (load_tf_model, lessons 01-06)")
     spec = get_spec(model)
     import transformers
 

@@ -125,7 +125,7 @@ def course():
 
 def test_every_solution_notebook_exercise_has_mutants(course):
     found = course
-    assert {e.lesson for e in found} == {f"lesson0{n}" for n in range(1, 7)}
+    assert {e.lesson for e in found} == {f"lesson0{n}" for n in range(1, 8)}
     assert all(e.mutants for e in found), [e.key for e in found if not e.mutants]
     # The same change of the same text twice on a line (`word[start:end]` in both branches) is told
     # apart by its occurrence: a reviewed equivalent must never cover the other one.

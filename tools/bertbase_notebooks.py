@@ -49,6 +49,8 @@ SOLUTIONS = ROOT / "notebooks" / "solutions"
 # models it builds, lesson 02 only tokenizes).
 LOADS_PRETRAINED = {"03", "04", "05", "06"}
 # Lessons whose cells depend on BERTLAB_MODEL (see the module docstring for lesson 01).
+# Lesson 07 (Keras 3 + KerasHub) is not one: it loads the embedded model's own Hugging Face files whatever
+# BERTLAB_MODEL says (bertlab.kerashub.preset_dir), to compare them with lesson 03's encoder of the same weights.
 DEFAULT_LESSONS = ("02", "03", "04", "05", "06")
 SKIP_TAG = "bertbase-skip"
 CHECK_CELL = re.compile(r'^\s*(#[^\n]*\n\s*)*check\(\s*"lesson\d\d\.', re.M)

@@ -84,6 +84,8 @@ OPERATORS = {
 # before adding it; an entry that matches no surviving mutant is reported as stale.
 _MEASURE_ZERO = "a uniform draw equals the boundary with probability 0 (2**-53 per draw)"
 _FLOAT32 = "float32 arithmetic on the float32 inputs gives the same result to float32 precision; the exercise does not ask for float64"
+_GELU_FLOAT32 = ("the grader's arrays are NumPy arrays; on its float32 case, float32 arithmetic stays within its 1e-6 "
+                 "tolerance of the float64 reference (a tolerance TensorFlow's own float64 GELU needs too)")
 EQUIVALENT: dict[tuple, str] = {
     ("lesson01.dummy_inputs", 5, "np.zeros((batch_size, int(tensor.shape[1])), dtype='float32')",
      "np.zeros((batch_size, int(tensor.shape[1])))"):
@@ -148,6 +150,20 @@ EQUIVALENT: dict[tuple, str] = {
     ("lesson06.threshold_for_precision", 6, "precision[:-1]", "precision[:]"):
         "the extra last precision is 1 (no threshold): it comes first only when no threshold reaches the target, "
         "and then both versions index past the end and raise IndexError",
+    ("lesson07.gelu", 5, "x = np.asarray(x, dtype=np.float64)", "pass"): _GELU_FLOAT32,
+    ("lesson07.gelu", 5, "np.asarray(x, dtype=np.float64)", "np.asarray(x)"): _GELU_FLOAT32,
+    ("lesson07.qkv_kernel_from_hf", 5, "weight, bias = (np.asarray(weight), np.asarray(bias))", "pass"):
+        "the exercise hands NumPy arrays (as the checkpoint's safetensors file gives them): np.asarray returns them as they are",
+    ("lesson07.qkv_kernel_from_hf", 6, "weight.shape[1]", "weight.shape[0]"):
+        "a query, key or value Linear maps hidden to hidden: the weight is square, so both axes have the same length",
+    ("lesson07.qkv_kernel_from_hf", 7, "weight.T.reshape(hidden, num_heads, -1)", "weight.T.reshape(hidden, num_heads, -2)"):
+        "NumPy's reshape reads any negative length as 'the rest': -2 is -1",
+    ("lesson07.qkv_kernel_from_hf", 7, "bias.reshape(num_heads, -1)", "bias.reshape(num_heads, -2)"):
+        "NumPy's reshape reads any negative length as 'the rest': -2 is -1",
+    ("lesson07.build_mean_classifier", 9, "keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)",
+     "keras.ops.maximum(keras.ops.sum(mask, axis=1), 0.9)"):
+        "the clamp acts only on a row without any real token (count 0), whose mean the exercise leaves undefined; "
+        "every count of 1 or more is kept by both",
     ("lesson05.build_classifier", 7, "encoder.bert.pooler.trainable = False", "pass"):
         "mean pooling never uses the pooler: its weights get no gradient, logits and training are the same "
         "(only Keras's 'no gradient' warning, which the exercise text mentions, differs)",

@@ -110,6 +110,56 @@ if bertlab.env.in_colab() and not bertlab.env.gpus():
 '''
 
 
+# Lesson 07 runs on Keras 3 + KerasHub in a fresh kernel: its setup cell keeps Colab's TensorFlow and Keras 3,
+# installs only bertlab, the embedded model and KerasHub with the modules it imports when it loads (all
+# --no-deps: keras-hub's own requirements name keras and tensorflow-text, which would move Colab's), and
+# sets BERTLAB_KERAS=3 before `import bertlab`, so that bertlab selects no Keras 2.
+KERAS3_LESSONS = frozenset({"07"})
+KERASHUB_PACKAGES = [("keras_hub", "keras-hub==0.32.0"), ("kagglehub", "kagglehub==1.0.2"),
+                     ("kagglesdk", "kagglesdk==0.1.28"), ("sentencepiece", "sentencepiece==0.2.3")]
+
+
+
+def _kerashub_lines() -> str:
+    return ",".join(f"\n        {json.dumps(module)}: {json.dumps(package)}" for module, package in KERASHUB_PACKAGES) + ",\n    "
+
+
+KERAS3_SETUP_SOURCE = f'''\
+# Setup. This lesson runs on Keras 3 and KerasHub, in a fresh kernel (restart it after lessons 01-06).
+# On Colab: install the course package, the embedded model and KerasHub, keeping Colab's TensorFlow and Keras.
+import os
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("tensorflow") is None:  # Colab's TPU runtimes come without TensorFlow
+
+        class ChooseAnotherRuntime(Exception):
+            def _render_traceback_(self):  # Jupyter then shows this one line, no traceback
+                return [str(self)]
+
+        raise ChooseAnotherRuntime({json.dumps(NO_TENSORFLOW_MESSAGE)})
+
+    # --no-deps: keras-hub's requirements name keras and tensorflow-text, which Colab has built for its TensorFlow.
+    wanted = {{{_kerashub_lines()}}}
+    missing = [package for module, package in wanted.items() if importlib.util.find_spec(module) is None]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    {", ".join(json.dumps(p) for p in COLAB_NO_DEPS)}, *missing], check=True)
+
+os.environ["BERTLAB_KERAS"] = "3"  # before `import bertlab`: no Keras 2 in this kernel
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Keras 3's backend; "jax" works too
+import bertlab
+from bertlab.grading import check
+'''
+
+
+def setup_source(path: Path) -> str:
+    """The generated setup cell of the lesson at ``path``: Keras 3's for :data:`KERAS3_LESSONS`, else Keras 2's."""
+    match = LESSON_NAME.match(Path(path).name)
+    return KERAS3_SETUP_SOURCE if match and match.group(1) in KERAS3_LESSONS else SETUP_SOURCE
+
 def colab_url(path: str) -> str:
     return f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{path}"
 
@@ -264,8 +314,9 @@ def refresh_generated_cells(nb: dict, path: Path, learner_path: Path | None = No
             setup_idx += 1
         cells.insert(setup_idx, _new_cell("code", "", SETUP_TAG, "bertlab-setup" if with_ids else None))
     setup = cells[setup_idx]
-    if _source(setup) != SETUP_SOURCE:
-        setup["source"] = SETUP_SOURCE
+    wanted = setup_source(path)
+    if _source(setup) != wanted:
+        setup["source"] = wanted
         setup["outputs"] = []
         setup["execution_count"] = None
     return nb

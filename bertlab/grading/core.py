@@ -362,12 +362,13 @@ def _plain(value, depth: int = 0):
         return np.array(value.numpy(), copy=True, subok=False)  # a tensor or a variable
     if hasattr(value, "to_numpy") and kind.__module__.startswith("pandas"):
         return np.array(value.to_numpy(), copy=True, subok=False)
-    if kind.__module__.startswith("tf_keras."):
-        import tf_keras
+    if kind.__module__.startswith(("tf_keras.", "keras.")):
+        import importlib
 
         # An exercise that builds a model returns it; only Keras' own classes (a functional or
         # Sequential model), never a learner's subclass whose methods could answer for the grader.
-        if isinstance(value, tf_keras.Model):
+        # tf_keras: Keras 2 (lessons 01-06); keras: Keras 3 (lesson 07).
+        if isinstance(value, importlib.import_module(kind.__module__.split(".")[0]).Model):
             return value
     raise NotPlainData(f"return plain values (numbers, strings, NumPy arrays, lists, tuples, dicts), "
                        f"got {kind.__name__}")
