@@ -268,10 +268,20 @@ def gelu_numpy(x, approximate: bool = False):
 # ------------------------------------------------------------------------------------ the weight map
 def hf_qkv_to_kerashub(weight, bias, num_heads: int):
     """A Hugging Face query/key/value Linear (weight (hidden, hidden) stored (out, in); bias (hidden,)) as
-    KerasHub's EinsumDense kernel (hidden, heads, head_dim) and bias (heads, head_dim)."""
+    KerasHub's EinsumDense kernel (hidden, heads, head_dim) and bias (heads, head_dim).
+
+    Raises ValueError when the weight is not square, the bias does not match it, or the hidden size
+    does not split into `num_heads` heads."""
     weight, bias = np.asarray(weight), np.asarray(bias)
-    hidden = weight.shape[1]
-    return weight.T.reshape(hidden, num_heads, -1), bias.reshape(num_heads, -1)
+    if weight.ndim != 2 or weight.shape[0] != weight.shape[1] or bias.shape != weight.shape[:1]:
+        raise ValueError(f"expected a (hidden, hidden) weight and a (hidden,) bias, got {weight.shape} and {bias.shape}.")
+    hidden_in, hidden_out = weight.shape[1], weight.shape[0]
+    if num_heads < 1 or hidden_out % num_heads:
+        raise ValueError(f"hidden size {hidden_out} does not split into {num_heads} heads.")
+    head_dim = hidden_out // num_heads
+    # Hugging Face stores (out, in) for y = x W^T; EinsumDense keeps (in, heads, head_dim) for y = x K.
+    kernel = np.transpose(weight).reshape((hidden_in, num_heads, head_dim))
+    return kernel, np.reshape(bias, (num_heads, head_dim))
 
 
 def weight_map(backbone) -> list[tuple[str, str, tuple, tuple]]:

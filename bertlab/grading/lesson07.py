@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from bertlab.grading.core import GradingError, grader, right_answer, wrong_answer
+from bertlab.grading.core import GradingError, built, grader, probe, right_answer, wrong_answer
 
 
 # ---------------------------------------------------------------------------------------
@@ -295,41 +295,68 @@ def _keras3(obj) -> bool:
     return any((cls.__module__ or "").split(".")[0] == "keras" for cls in type(obj).__mro__)
 
 
+def _observe_mean_classifier(model, backbone, x, num_labels) -> dict:
+    """A probe (core.probe): what build_mean_classifier's grader measures of the model the learner's
+    function returned, run where the model is (the learner process when a notebook is scored).
+    Observations only (the layers the learner added, the inputs, the logits): the grader compares."""
+    import keras
+
+    seen: dict = {"keras3_model": _keras3(model) and isinstance(model, keras.Model),
+                  "type": f"{type(model).__module__}.{type(model).__name__}"}
+    if not seen["keras3_model"]:
+        return seen
+    inside = {id(layer) for layer in backbone._flatten_layers(include_self=True)}
+    added = [layer for layer in model._flatten_layers(include_self=False) if id(layer) not in inside]
+    dense = [layer for layer in added if isinstance(layer, keras.layers.Dense) and getattr(layer, "units", None) == num_labels]
+    if dense:
+        head = dense[-1]
+        seen["kernel"] = keras.ops.convert_to_numpy(head.kernel).astype(np.float64)
+        seen["bias"] = keras.ops.convert_to_numpy(head.bias).astype(np.float64) if head.use_bias else None
+    inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else list(model.inputs)
+    seen["input_names"] = sorted(getattr(t, "name", "") for t in inputs)
+    seen["input_dtypes"] = sorted({str(getattr(t, "dtype", "")) for t in inputs})
+    seen["dropout_rates"] = [float(layer.rate) for layer in added if isinstance(layer, keras.layers.Dropout)]
+    try:
+        seen["logits"] = keras.ops.convert_to_numpy(model(x, training=False)).astype(np.float64)
+    except Exception as error:  # noqa: BLE001 - the learner's model
+        seen["call_error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
+    return seen
+
+
 @grader("build_mean_classifier", points=3, prepare=_prepare_classifier, uses=("bertlab.kerashub.build_classifier",))
 def grade_build_mean_classifier(learner_fn):
+    """Two builds (2 and 3 labels) on a tiny seeded KerasHub backbone: a Keras 3 model with inputs named and
+    typed as KerasHub's, Dropout(0.1), a Dense layer with num_labels units, and logits equal to the masked
+    mean of sequence_output through that layer (rows with padding, one with a single real token). The
+    model is measured by a probe (_observe_mean_classifier, where the model is) and judged here."""
     import keras
 
     x = _tiny_backbone_inputs()
     for name, num_labels in CLASSIFIER_CASES:
-        backbone = _tiny_backbone()
+        backbone = built(_tiny_backbone)
         hidden = keras.ops.convert_to_numpy(backbone(x, training=False)["sequence_output"]).astype(np.float64)
         model = learner_fn(backbone, num_labels)
-        if not _keras3(model) or not isinstance(model, keras.Model):
-            raise GradingError(f"case '{name}': got a {type(model).__module__}.{type(model).__name__}, not a Keras 3 "
+        seen = probe(_observe_mean_classifier, model, backbone, x, num_labels)
+        if not seen["keras3_model"]:
+            raise GradingError(f"case '{name}': got a {seen['type']}, not a Keras 3 "
                                "keras.Model (build it with `import keras`: keras.layers, keras.Model; tf_keras is Keras 2)")
-        inside = {id(layer) for layer in backbone._flatten_layers(include_self=True)}
-        added = [layer for layer in model._flatten_layers(include_self=False) if id(layer) not in inside]
-        dense = [layer for layer in added if isinstance(layer, keras.layers.Dense) and getattr(layer, "units", None) == num_labels]
-        if not dense:
+        if "kernel" not in seen:
             raise GradingError(f"case '{name}': the model has no Dense layer with {num_labels} units (num_labels)")
-        head = dense[-1]
-        inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else list(model.inputs)
-        names = sorted(getattr(t, "name", "") for t in inputs)
+        names = seen["input_names"]
         if names != ["padding_mask", "segment_ids", "token_ids"]:
             raise GradingError(f"case '{name}': the model's inputs are named {names}; name them token_ids, segment_ids and "
                                "padding_mask (keras.Input(..., name=...)), as KerasHub's backbone and preprocessors do")
-        dtypes = sorted({str(getattr(t, "dtype", "")) for t in inputs})
+        dtypes = seen["input_dtypes"]
         if dtypes != ["int32"]:
             raise GradingError(f"case '{name}': the inputs' dtypes are {dtypes}; token ids and masks are int32 "
                                "(keras.Input(..., dtype=\"int32\"))")
-        dropouts = [float(layer.rate) for layer in added if isinstance(layer, keras.layers.Dropout)]
+        dropouts = seen["dropout_rates"]
         if not any(abs(rate - 0.1) < 1e-9 for rate in dropouts):
             raise GradingError(f"case '{name}': found Dropout rates {dropouts}; lesson 05's head has Dropout(0.1) before the Dense layer (the backbone's own do not count)")
-        try:
-            got = keras.ops.convert_to_numpy(model(x, training=False)).astype(np.float64)
-        except Exception as error:  # noqa: BLE001
+        if "call_error" in seen:
             raise GradingError(f"case '{name}': calling the model on KerasHub's input dict (token_ids, segment_ids, "
-                               f"padding_mask) raised {type(error).__name__}: {str(error).splitlines()[0][:160]}") from None
+                               f"padding_mask) raised {seen['call_error']}")
+        got = np.asarray(seen["logits"], dtype=np.float64)
         if not np.all(np.isfinite(got)):
             rows = sorted({int(i) for i in np.argwhere(~np.isfinite(got))[:, 0]})
             raise GradingError(f"case '{name}': the logits of rows {rows} are not finite (inf or nan); rows 1-3 have padding")
@@ -337,8 +364,8 @@ def grade_build_mean_classifier(learner_fn):
             raise GradingError(f"case '{name}': logits of shape {got.shape}, expected (4, {num_labels}) = (batch, num_labels)")
         mask = x["padding_mask"].astype(np.float64)[:, :, None]
         pooled = (hidden * mask).sum(axis=1) / mask.sum(axis=1)
-        kernel = keras.ops.convert_to_numpy(head.kernel).astype(np.float64)
-        bias = keras.ops.convert_to_numpy(head.bias).astype(np.float64) if head.use_bias else 0.0
+        kernel = np.asarray(seen["kernel"], dtype=np.float64)
+        bias = 0.0 if seen["bias"] is None else np.asarray(seen["bias"], dtype=np.float64)
         expected = pooled @ kernel + bias
         gap = float(np.abs(got - expected).max())
         if gap > 1e-4:
