@@ -189,6 +189,9 @@ TRAINING_MINUTES = re.compile(r"([\d.]+) min(?:utes)? of training")
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_no_lesson_shows_more_minutes_of_training_than_the_readme_gives_the_whole_lesson(path, request):
     """The README's lesson minutes (lessons.json) and what the stored outputs and prose say come from one run."""
+    if path.stem == "07_keras3_kerashub":  # issue 24: lesson 07 has no full run in lessons.json yet
+        request.applymarker(pytest.mark.xfail(strict=True, reason="no lessons.json row for lesson 07: run "
+                                              "benchmarks/lessons.py --store 07 on an idle machine"))
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     text = " ".join("".join(c["source"]) if c["cell_type"] == "markdown" else "".join(_output_text(o) for o in c.get("outputs", []))
                     for c in cells).replace("\n", " ")
