@@ -105,7 +105,7 @@ def test_lesson_05_shows_the_committed_mrpc_seed_study_and_padding_figures():
 
 def test_lesson_06_shows_the_committed_cross_validated_spam_figures():
     cv = json.loads((RESULTS / "spam.json").read_text())["cv"]
-    shown = _outputs_of_cells_reading("06_spam_classifier.ipynb", "spam.json")
+    shown = _outputs_of_cells_reading("06_spam_classifier.ipynb", "benchmark_results.load(\"spam\")")
     for key in ("features_spam_f1", "tfidf_spam_f1"):
         assert f"{cv[key]['mean']:.3f} ± {cv[key]['std']:.3f} over {cv['folds']} folds" in shown
 
