@@ -68,6 +68,17 @@ NO_TENSORFLOW_MESSAGE = (
     "choose a GPU or CPU runtime (Runtime -> Change runtime type), then run this cell again."
 )
 
+# Both setup cells (Keras 2 and Keras 3) stop on a TPU runtime the same way, before anything else runs.
+TPU_STOP = f'''\
+    if importlib.util.find_spec("tensorflow") is None:  # Colab's TPU runtimes come without TensorFlow
+
+        class ChooseAnotherRuntime(Exception):
+            def _render_traceback_(self):  # Jupyter then shows this one line, no traceback
+                return [str(self)]
+
+        raise ChooseAnotherRuntime({json.dumps(NO_TENSORFLOW_MESSAGE)})
+'''
+
 SETUP_SOURCE = f'''\
 # Setup. On Colab: install the course package and the pieces Colab lacks, keeping Colab's
 # own TensorFlow, tensorflow-text and tf-keras. Anywhere else this cell installs nothing.
@@ -78,14 +89,7 @@ if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
 
-    if importlib.util.find_spec("tensorflow") is None:  # Colab's TPU runtimes come without TensorFlow
-
-        class ChooseAnotherRuntime(Exception):
-            def _render_traceback_(self):  # Jupyter then shows this one line, no traceback
-                return [str(self)]
-
-        raise ChooseAnotherRuntime({json.dumps(NO_TENSORFLOW_MESSAGE)})
-
+{TPU_STOP}
     def pip_install(*args):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], check=True)
 
@@ -134,14 +138,7 @@ if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
 
-    if importlib.util.find_spec("tensorflow") is None:  # Colab's TPU runtimes come without TensorFlow
-
-        class ChooseAnotherRuntime(Exception):
-            def _render_traceback_(self):  # Jupyter then shows this one line, no traceback
-                return [str(self)]
-
-        raise ChooseAnotherRuntime({json.dumps(NO_TENSORFLOW_MESSAGE)})
-
+{TPU_STOP}
     # --no-deps: keras-hub's requirements name keras and tensorflow-text, which Colab has built for its TensorFlow.
     wanted = {{{_kerashub_lines()}}}
     missing = [package for module, package in wanted.items() if importlib.util.find_spec(module) is None]
