@@ -389,3 +389,22 @@ def test_objects_built_from_recipes_and_measured_by_probes_judge_wrong_answers_w
     assert _points(notebook) == {"warmup_linear_decay": 0, "build_classifier": 0, "predict_pair": 0}
     assert "learning rate at step 0 is 0.001, expected 0" in messages["build_classifier"]
     assert "called it 0 times" in messages["predict_pair"]
+
+
+def test_a_checkout_under_tmp_stays_visible_to_the_learner_process_but_the_class_does_not(tmp_path, monkeypatch):
+    """A fresh tmpfs covers /tmp in the namespace: a checkout there (a CI runner's, an editable install,
+    which puts no folder on sys.path) is bound back, a class folder never is."""
+    from bertlab.grading import learner
+
+    package = tmp_path / "checkout" / "bertlab" / "grading"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(learner, "__file__", str(package / "learner.py"))
+    classroom = tmp_path / "class"
+    (classroom / "alice").mkdir(parents=True)
+    monkeypatch.setenv("BERTLAB_DATA", str(classroom / "alice"))
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "data"))
+    found = learner._needed_under([str(tmp_path)], [str(classroom)])
+    assert str(tmp_path / "checkout") in found and str(tmp_path / "data") in found
+    assert not any((f + "/").startswith(str(classroom) + "/") for f in found)
+    assert str(tmp_path) not in found

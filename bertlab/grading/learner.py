@@ -55,6 +55,33 @@ def _mount_points() -> list[tuple[str, int]]:
     return points
 
 
+def _needed_under(points: list[str], hide: list[str]) -> list[str]:
+    """The folders under `points` (/tmp, /dev/shm) that the learner process needs after a fresh tmpfs
+    covers them: its interpreter and environment, the import path (the course's package in a
+    checkout under /tmp, as on a CI runner), the data and model caches the environment names.
+    Never the working folder it started in or a folder to hide (the class's notebooks)."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # an editable install
+    candidates = [package_root, sys.prefix, sys.exec_prefix, sys.base_prefix, os.path.dirname(sys.executable),
+                  *sys.path[1:]]
+    for name in ("BERTLAB_DATA", "BERTLAB_HOME", "HOME", "XDG_CACHE_HOME", "HF_HOME", "HF_HUB_CACHE",
+                 "TRANSFORMERS_CACHE", "TFHUB_CACHE_DIR", "KERAS_HOME", "MPLCONFIGDIR"):
+        if os.environ.get(name):
+            candidates.append(os.environ[name])
+    candidates += [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    start, hidden = os.path.abspath(os.getcwd()), [os.path.abspath(folder) for folder in hide]
+    found: list[str] = []
+    for path in sorted({os.path.abspath(p) for p in candidates} | {os.path.realpath(p) for p in candidates}, key=len):
+        if not os.path.isdir(path) or path == start or path in points:
+            continue
+        if not any((path + os.sep).startswith(point + os.sep) for point in points):
+            continue
+        if any((path + os.sep).startswith(h + os.sep) for h in hidden):  # a hidden folder inside is covered later
+            continue
+        if not any((path + os.sep).startswith(k + os.sep) for k in found):
+            found.append(path)
+    return found
+
+
 def seal_filesystem(hide: list[str]) -> dict:
     """In a new mount namespace (we are root in our user namespace): every mount read-only, a
     fresh tmpfs on /tmp and /dev/shm, the folders in `hide` covered by an empty read-only tmpfs.
@@ -70,9 +97,20 @@ def seal_filesystem(hide: list[str]) -> dict:
             _mount(libc, None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
         except OSError:
             failed.append(point)
-    for point in ("/tmp", "/dev/shm"):
-        if os.path.isdir(point):
-            _mount(libc, "tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    fresh = [point for point in ("/tmp", "/dev/shm") if os.path.isdir(point)]
+    kept = _needed_under(fresh, hide)
+    before = {point: os.open(point, os.O_PATH) for point in fresh}  # the old /tmp, reachable after the tmpfs
+    for point in fresh:
+        _mount(libc, "tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for path in kept:  # the course's code, its interpreter and data that live under /tmp: back, read-only
+        root = next(point for point in fresh if (path + os.sep).startswith(point + os.sep))
+        try:
+            os.makedirs(path, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{before[root]}/{os.path.relpath(path, root)}", path, None, MS_BIND | MS_REC)
+        except OSError:
+            failed.append(path)
+    for fd in before.values():
+        os.close(fd)
     hidden = []
     for folder in hide:
         if not os.path.isdir(folder):  # under /tmp: gone with the fresh tmpfs already
