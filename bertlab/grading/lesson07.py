@@ -385,6 +385,12 @@ def grade_build_mean_classifier(learner_fn):
                                "through your last Dense layer")
 
 
+def _masked_mean(keras, hidden, padding_mask):
+    """The right pooling, shared by the wrong answers that go wrong elsewhere (head, dropout, labels)."""
+    mask = keras.ops.expand_dims(keras.ops.cast(padding_mask, "float32"), -1)
+    return keras.ops.sum(hidden * mask, axis=1) / keras.ops.sum(mask, axis=1)
+
+
 def _inputs(keras):
     return {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in ("token_ids", "segment_ids", "padding_mask")}
 
@@ -415,8 +421,7 @@ def classifier_with_softmax(backbone, num_labels):
 
     inputs = _inputs(keras)
     hidden = backbone(inputs)["sequence_output"]
-    mask = keras.ops.expand_dims(keras.ops.cast(inputs["padding_mask"], "float32"), -1)
-    pooled = keras.ops.sum(hidden * mask, axis=1) / keras.ops.sum(mask, axis=1)
+    pooled = _masked_mean(keras, hidden, inputs["padding_mask"])
     pooled = keras.layers.Dropout(0.1)(pooled)
     return keras.Model(inputs, keras.layers.Dense(num_labels, activation="softmax")(pooled))
 
@@ -427,8 +432,7 @@ def classifier_without_dropout(backbone, num_labels):
 
     inputs = _inputs(keras)
     hidden = backbone(inputs)["sequence_output"]
-    mask = keras.ops.expand_dims(keras.ops.cast(inputs["padding_mask"], "float32"), -1)
-    pooled = keras.ops.sum(hidden * mask, axis=1) / keras.ops.sum(mask, axis=1)
+    pooled = _masked_mean(keras, hidden, inputs["padding_mask"])
     return keras.Model(inputs, keras.layers.Dense(num_labels)(pooled))
 
 
@@ -438,8 +442,7 @@ def classifier_with_two_labels_always(backbone, num_labels):
 
     inputs = _inputs(keras)
     hidden = backbone(inputs)["sequence_output"]
-    mask = keras.ops.expand_dims(keras.ops.cast(inputs["padding_mask"], "float32"), -1)
-    pooled = keras.layers.Dropout(0.1)(keras.ops.sum(hidden * mask, axis=1) / keras.ops.sum(mask, axis=1))
+    pooled = keras.layers.Dropout(0.1)(_masked_mean(keras, hidden, inputs["padding_mask"]))
     return keras.Model(inputs, keras.layers.Dense(2)(pooled))
 
 
