@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from bertlab.errors import BertlabError
+
 DOWNLOAD_TIMEOUT_S = 60  # seconds without a byte from the server
 CHUNK_BYTES = 1 << 16
 
@@ -79,7 +81,7 @@ ORIGINS: dict[str, Origin] = {
 }
 
 
-class DownloadError(RuntimeError):
+class DownloadError(BertlabError, RuntimeError):
     """A download failed; the message names the URL and why. Nothing was left in the cache."""
 
 

@@ -14,6 +14,8 @@ import random
 import sys
 import warnings
 
+from bertlab.errors import BertlabError
+
 KERAS2_VARIABLES = {
     "TF_USE_LEGACY_KERAS": "1",  # tf.keras -> tf_keras (Keras 2)
     "TF_KERAS": "1",  # keras-bert: build on tf.keras instead of standalone keras
@@ -127,7 +129,7 @@ def keras3_mode() -> bool:
     return os.environ.get(KERAS3_SWITCH, "").strip() == "3"
 
 
-class KernelMixError(RuntimeError):
+class KernelMixError(BertlabError, RuntimeError):
     """Keras 2 code (lessons 01-06) and Keras 3 code (lesson 07) met in one Python process."""
 
     def _render_traceback_(self):  # Jupyter shows this line instead of a traceback
@@ -167,7 +169,7 @@ def select_keras3() -> None:
         sys.meta_path.insert(0, _Keras2ModuleBlocker())
 
 
-class Keras3LoadedError(RuntimeError):
+class Keras3LoadedError(BertlabError, RuntimeError):
     """Keras 3 is already active in this process, so Keras 2 can no longer be selected."""
 
 
@@ -192,7 +194,7 @@ def select_keras2() -> None:
     os.environ.update(KERAS2_VARIABLES)
 
 
-class Keras3ObjectError(TypeError):
+class Keras3ObjectError(BertlabError, TypeError):
     """A Keras 3 object (from ``import keras``) was handed to code built on tf-keras (Keras 2)."""
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bertlab import env as _env
+from bertlab.errors import BertlabError
 
 # Which GELU each library means (measured in tests/test_kerashub.py).
 EXACT_GELU = "gelu"  # x * Phi(x), Phi through erf: transformers' "gelu", keras.activations.gelu(approximate=False)
@@ -46,7 +47,7 @@ TRANSFORMERS_TO_KERASHUB = {"input_ids": "token_ids", "token_type_ids": "segment
 KernelMixError = _env.KernelMixError
 
 
-class KerasHubMissingError(ImportError):
+class KerasHubMissingError(BertlabError, ImportError):
     """KerasHub, or one of the modules it imports when it loads, is not installed."""
 
     def _render_traceback_(self):
