@@ -31,6 +31,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from bertlab import downloads
+from bertlab.errors import BertlabError, BertlabWarning
 
 MRPC_HEADER = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 MRPC_TEST_HEADER = ["index", "#1 ID", "#2 ID", "#1 String", "#2 String"]  # GLUE's unlabelled test.tsv
@@ -41,15 +42,15 @@ CORPORA = {"pride_and_prejudice": "corpus/pride_and_prejudice.txt"}
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
-class DataFormatError(ValueError):
+class DataFormatError(BertlabError, ValueError):
     """A data file is not in the expected format; the message names the file and the line."""
 
 
-class DataUnavailableError(FileNotFoundError):
+class DataUnavailableError(BertlabError, FileNotFoundError):
     """A data set could not be found nor downloaded; the message lists every place tried."""
 
 
-class SampleDataWarning(UserWarning):
+class SampleDataWarning(BertlabWarning):
     """Results on the illustrative samples are not comparable with published numbers."""
 
 

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from bertlab.errors import check_batch_size
 from bertlab.env import require_tf_keras
 from bertlab.preprocessing import TRANSFORMERS_KEYS, encode_texts, max_positions
 
@@ -458,8 +459,7 @@ def predict(model, texts, text_pair=None, *, tokenizer=None, batch_size: int = 3
     :class:`bertlab.env.Keras3ObjectError` for a Keras 3 model (from ``import keras``).
     """
     require_tf_keras(model, "the model")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    batch_size = check_batch_size(batch_size)
     if tokenizer is None:
         from bertlab.models import load_tokenizer
 

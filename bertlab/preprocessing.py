@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from bertlab.errors import BertlabWarning, check_batch_size
 from bertlab.bert_inputs import (  # noqa: F401  (re-exported: the names lessons and modules import from here)
     CLS_ID,
     HUB_KEYS,
@@ -40,7 +41,7 @@ from bertlab.bert_inputs import (  # noqa: F401  (re-exported: the names lessons
 )
 
 
-class TruncationWarning(UserWarning):
+class TruncationWarning(BertlabWarning):
     """Some texts were longer than ``max_length`` tokens and were truncated."""
 
 __all__ = [
@@ -411,8 +412,7 @@ def to_tf_dataset(
     import pandas as pd
     import tensorflow as tf
 
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    batch_size = check_batch_size(batch_size)
     tokenizer = tokenizer or _tokenizer(None)
     encoding = encode_texts(texts, text_pair, tokenizer=tokenizer, max_length=max_length,
                             limit=max_positions(tokenizer=tokenizer), single=False, names=("texts", "text_pair"))

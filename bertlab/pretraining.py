@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as text
 
+from bertlab.errors import check_batch_size
 from bertlab.preprocessing import TRANSFORMERS_KEYS, check_max_length, check_texts, encode, max_positions
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -343,8 +344,7 @@ def pretraining_dataset(
     the masks are reproducible: each batch is masked with stateless ops seeded from ``seed``.
     For evaluation use ``shuffle=False, epochs=1`` and ``.cache()`` the result to fix the masks.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    batch_size = check_batch_size(batch_size)
     ds = tf.data.Dataset.from_tensor_slices((encoded.input_ids, encoded.token_type_ids, encoded.nsp_labels))
     if shuffle:
         ds = ds.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)

@@ -55,17 +55,18 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bertlab.grading.cells import SCORING_RULE
+from bertlab.errors import BertlabError
 
 NOT_IMPLEMENTED = "not implemented yet"
 MAX_MESSAGE = 300  # characters of a hint shown on the one line
 _LESSON_RE = re.compile(r"^lesson\d\d$")
 
 
-class GradingError(AssertionError):
+class GradingError(BertlabError, AssertionError):
     """A wrong answer. Its message is the hint shown to the learner, so make it help."""
 
 
-class LearnerError(Exception):
+class LearnerError(BertlabError):
     """The learner's function raised `error` (any BaseException) when a grader called it."""
 
     def __init__(self, error: BaseException):

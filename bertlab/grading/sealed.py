@@ -24,15 +24,17 @@ import pickle
 import socket
 import struct
 
+from bertlab.errors import BertlabError
+
 MAX_MESSAGE_BYTES = 1 << 30  # what the judge reads from the learner at most, per message
 MAX_DEPTH = 64
 
 
-class ChannelClosed(EOFError):
+class ChannelClosed(BertlabError, EOFError):
     """The other side closed the socket (the learner process ended)."""
 
 
-class BadMessage(ValueError):
+class BadMessage(BertlabError, ValueError):
     """The learner sent something that is not a well-formed message."""
 
 
