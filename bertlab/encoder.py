@@ -22,11 +22,10 @@ import functools
 
 import numpy as np
 
+from bertlab.bert_inputs import MAX_LENGTH
 from bertlab.preprocessing import _tokenizer, check_texts, encode_texts
 
 OUTPUT_KEYS = ("sequence_output", "pooled_output", "default", "encoder_outputs")
-HUB_SEQ_LENGTH = 128  # what hub.KerasLayer(preprocess handle) pads and cuts to
-MAX_LENGTH = 128  # the length the transformers helpers below cut to
 
 __all__ = [
     "OUTPUT_KEYS",
@@ -103,7 +102,7 @@ def run_encoder(texts, *, model: str | None = None) -> dict:
     """
     import tensorflow as tf
 
-    encoding = encode_texts(texts, model=model, max_length=HUB_SEQ_LENGTH)
+    encoding = encode_texts(texts, model=model, max_length=MAX_LENGTH)  # what TF Hub's preprocessor pads and cuts to
     encoding.truncation.warn(stacklevel=2)
     outputs = load_encoder(model)(load_preprocessor(model)(tf.constant(encoding.texts)))
     return {

@@ -26,7 +26,6 @@ from bertlab.errors import check_batch_size
 from bertlab.env import require_tf_keras
 from bertlab.preprocessing import TRANSFORMERS_KEYS, encode_texts, max_positions
 
-INPUT_NAMES = TRANSFORMERS_KEYS  # the functional classifier's inputs, in the order a list call means
 # The sentence vectors of a BERT output, one name each wherever they are chosen: the raw [CLS] vector,
 # the pooler's (tanh dense over [CLS]) and the mean over real tokens (lesson 03's masked mean).
 POOLINGS = ("cls", "pooled", "mean")
@@ -102,7 +101,7 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
                                 dropout: float = 0.1, encoder=None):
     """Keras functional classifier over ``TFBertModel``: token ids in, logits out.
 
-    Call it with a dict keyed by :data:`INPUT_NAMES` (``input_ids``, ``attention_mask``,
+    Call it with a dict keyed by :data:`TRANSFORMERS_KEYS` (``input_ids``, ``attention_mask``,
     ``token_type_ids``; int32, shape (batch, length)) or with a list in that order.
 
     ``pooling="mean"`` averages the last layer over real tokens (how all-MiniLM-L6-v2, the
@@ -121,8 +120,8 @@ def build_functional_classifier(model: str | None = None, num_labels: int = 2, *
         pooler.trainable = pooling == "pooled"
     # A list in the documented order, not a dict: Keras orders dict-built inputs by name, so a
     # list call [ids, mask, types] would be read as (mask, ids, types). Dict calls still match by name.
-    inputs = [tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES]
-    named = dict(zip(INPUT_NAMES, inputs))
+    inputs = [tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in TRANSFORMERS_KEYS]
+    named = dict(zip(TRANSFORMERS_KEYS, inputs))
     outputs = encoder(**named)
     if pooling == "mean":
         pooled = masked_mean(outputs.last_hidden_state, named["attention_mask"])

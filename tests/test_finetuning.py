@@ -113,7 +113,7 @@ def tiny_classifier():
 def test_functional_classifier_maps_token_ids_to_logits(pooling, tokenizer):
     model = ft.build_functional_classifier(num_labels=3, pooling=pooling, encoder=tiny_encoder())
     enc = tokenizer(["a short one", "a somewhat longer sentence here"], padding=True, return_tensors="np")
-    logits = model({k: enc[k] for k in ft.INPUT_NAMES})
+    logits = model({k: enc[k] for k in ft.TRANSFORMERS_KEYS})
     assert logits.shape == (2, 3) and logits.dtype == tf.float32
 
 
@@ -121,15 +121,15 @@ def test_functional_classifier_maps_token_ids_to_logits(pooling, tokenizer):
 def test_a_list_call_in_the_documented_order_gives_the_dict_call_logits(pooling, tokenizer):
     model = ft.build_functional_classifier(pooling=pooling, encoder=tiny_encoder(1))
     enc = tokenizer(["one pair", "and"], ["of sentences", "another much longer one"], padding=True, return_tensors="np")
-    as_dict = {k: enc[k].astype(np.int32) for k in ft.INPUT_NAMES}
-    assert ft.INPUT_NAMES == ("input_ids", "attention_mask", "token_type_ids")
+    as_dict = {k: enc[k].astype(np.int32) for k in ft.TRANSFORMERS_KEYS}
+    assert ft.TRANSFORMERS_KEYS == ("input_ids", "attention_mask", "token_type_ids")
     expected = model(as_dict, training=False).numpy()
-    np.testing.assert_allclose(model([as_dict[k] for k in ft.INPUT_NAMES], training=False).numpy(), expected, atol=1e-6)
-    np.testing.assert_allclose(model.predict([as_dict[k] for k in ft.INPUT_NAMES], verbose=0), expected, atol=1e-5)
-    assert [t.name.split(":")[0] for t in model.inputs] == list(ft.INPUT_NAMES)
+    np.testing.assert_allclose(model([as_dict[k] for k in ft.TRANSFORMERS_KEYS], training=False).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(model.predict([as_dict[k] for k in ft.TRANSFORMERS_KEYS], verbose=0), expected, atol=1e-5)
+    assert [t.name.split(":")[0] for t in model.inputs] == list(ft.TRANSFORMERS_KEYS)
     saved = ft.save_functional_classifier(model, tempfile.mkdtemp())
     reloaded = ft.load_functional_classifier(saved)
-    np.testing.assert_allclose(reloaded([as_dict[k] for k in ft.INPUT_NAMES], training=False).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(reloaded([as_dict[k] for k in ft.TRANSFORMERS_KEYS], training=False).numpy(), expected, atol=1e-5)
 
 
 def test_mean_pooling_ignores_padding():
@@ -192,7 +192,7 @@ def test_training_learns_a_toy_task_and_restores_the_best_epoch(tmp_path, tokeni
     texts = ["good great fine nice"] * 16 + ["bad awful poor worse"] * 16
     labels = np.array([1] * 16 + [0] * 16, np.int32)
     enc = tokenizer(texts, padding=True, return_tensors="np")
-    data = tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.INPUT_NAMES}, labels)).shuffle(32, seed=0).batch(8)
+    data = tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.TRANSFORMERS_KEYS}, labels)).shuffle(32, seed=0).batch(8)
     result = ft.train_classifier(model, data, data, epochs=4, peak_lr=3e-3, warmup_ratio=0.25, patience=4,
                                  checkpoint_dir=tmp_path, verbose=0)
     assert len(result.epoch_minutes) == 4 and result.train_minutes > 0
@@ -205,7 +205,7 @@ def test_training_learns_a_toy_task_and_restores_the_best_epoch(tmp_path, tokeni
 
 def toy_batches(tokenizer, n=8):
     enc = tokenizer(["good"] * n, padding=True, return_tensors="np")
-    return tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.INPUT_NAMES}, np.ones(n, np.int32))).batch(2)
+    return tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.TRANSFORMERS_KEYS}, np.ones(n, np.int32))).batch(2)
 
 
 def test_training_on_a_dataset_that_repeats_forever_asks_for_steps_per_epoch(tiny_classifier, tokenizer):
@@ -247,7 +247,7 @@ def flipped_validation_task(tokenizer):
     """A toy task whose validation labels are the training labels flipped: the better the model
     learns, the higher the validation loss, so the first epoch is the best by validation loss."""
     texts = ["good great fine nice"] * 8 + ["bad awful poor worse"] * 8
-    enc = {k: v for k, v in tokenizer(texts, padding=True, return_tensors="np").items() if k in ft.INPUT_NAMES}
+    enc = {k: v for k, v in tokenizer(texts, padding=True, return_tensors="np").items() if k in ft.TRANSFORMERS_KEYS}
     labels = np.array([1] * 8 + [0] * 8, np.int32)
     train = tf.data.Dataset.from_tensor_slices((enc, labels)).batch(8)
     flipped = tf.data.Dataset.from_tensor_slices((enc, 1 - labels)).batch(8)
@@ -298,7 +298,7 @@ PROBES = ["good great", "awful poor", "neither here nor there"]
 def train_toy(model, tokenizer):
     """One epoch on eight toy examples."""
     encoded = tokenizer(TOY_TEXTS, padding=True, return_tensors="np")
-    features = {k: encoded[k].astype(np.int32) for k in ft.INPUT_NAMES}
+    features = {k: encoded[k].astype(np.int32) for k in ft.TRANSFORMERS_KEYS}
     data = tf.data.Dataset.from_tensor_slices((features, TOY_LABELS)).batch(4)
     ft.train_classifier(model, data, data, epochs=1, peak_lr=1e-3, warmup_ratio=0.0, verbose=0)
     return ft.predict(model, PROBES, tokenizer=tokenizer).probabilities
@@ -308,7 +308,7 @@ def served_probabilities(directory, tokenizer, output):
     """Probabilities from ``tf.saved_model.load(directory)``'s serving signature (no Keras, no bertlab)."""
     serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
     encoded = tokenizer(PROBES, padding=True, return_tensors="np")
-    logits = serve(**{k: tf.constant(encoded[k], tf.int32) for k in ft.INPUT_NAMES})[output]
+    logits = serve(**{k: tf.constant(encoded[k], tf.int32) for k in ft.TRANSFORMERS_KEYS})[output]
     return tf.nn.softmax(logits).numpy()
 
 
@@ -356,7 +356,7 @@ def test_training_works_for_transformers_sequence_classifiers_too(tokenizer):
     texts = ["good great fine nice"] * 16 + ["bad awful poor worse"] * 16
     enc = tokenizer(texts, padding=True, return_tensors="np")
     labels = np.array([1] * 16 + [0] * 16, np.int32)
-    data = tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.INPUT_NAMES}, labels)).shuffle(32, seed=0).batch(8)
+    data = tf.data.Dataset.from_tensor_slices(({k: enc[k] for k in ft.TRANSFORMERS_KEYS}, labels)).shuffle(32, seed=0).batch(8)
     result = ft.train_classifier(model, data, data, epochs=3, peak_lr=3e-3, warmup_ratio=0.25, patience=3, verbose=0)
     assert max(result.history["val_accuracy"]) == 1.0
     np.testing.assert_array_equal(ft.predict(model, ["good great fine nice", "bad awful poor worse"], tokenizer=tokenizer).labels, [1, 0])

@@ -150,8 +150,8 @@ def test_tf_hub_tf_text_and_transformers_agree_on_real_mrpc_pairs_and_sms(sms):
     differing = pp.tokenizer_differences(list(dev.sentence1), list(dev.sentence2), way="tf_hub")
     assert all(_unusual(text) for text in differing["text"])
     messages = list(sms.text[:1000])
-    table = pp.compare_tokenizers(messages, seq_length=64)  # 64: some messages are truncated too
-    differing = pp.tokenizer_differences(messages, way="tf_text", seq_length=64)
+    table = pp.compare_tokenizers(messages, max_length=64)  # 64: some messages are truncated too
+    differing = pp.tokenizer_differences(messages, way="tf_text", max_length=64)
     assert table.loc["tf_hub", "identical"] == table.loc["tf_text", "identical"] == 1000 - len(differing)
     assert 0 < len(differing) <= 10 and all(_unusual(text) for text in differing["text"])
 
@@ -167,8 +167,8 @@ def test_the_ways_differ_only_on_rare_characters_that_tf_text_normalizes():
 @pytest.mark.slow
 def test_hub_trims_pairs_round_robin_one_token_apart_from_longest_first():
     a = "one two three four five six seven eight nine ten"
-    hub = pp.tokenize_with_hub([a], [a], seq_length=12)  # room for 9: round robin gives 5 + 4
-    hf = pp.tokenize_with_transformers([a], [a], seq_length=12)  # longest-first gives 4 + 5
+    hub = pp.tokenize_with_hub([a], [a], max_length=12)  # room for 9: round robin gives 5 + 4
+    hf = pp.tokenize_with_transformers([a], [a], max_length=12)  # longest-first gives 4 + 5
     assert hub["input_word_ids"][0].tolist() == [101, 2028, 2048, 2093, 2176, 2274, 102, 2028, 2048, 2093, 2176, 102]
     assert hf["input_word_ids"][0].tolist() == [101, 2028, 2048, 2093, 2176, 102, 2028, 2048, 2093, 2176, 2274, 102]
     assert hub["input_type_ids"][0].sum() == 5 and hf["input_type_ids"][0].sum() == 6
@@ -345,16 +345,16 @@ def _encoder(name):
 TRUNCATING = {  # name: (call(tokenizer, tiny_bert), examples, max_length)
     "get_inputs": (lambda t, b: pp.get_inputs([LONG, "short"], max_length=16), 2, 16),
     "to_tf_dataset": (lambda t, b: pp.to_tf_dataset([LONG, "short"], max_length=16), 2, 16),
-    "tokenize_with_transformers": (lambda t, b: pp.tokenize_with_transformers([LONG, "short"], seq_length=16), 2, 16),
-    "tokenize_with_tf_text": (lambda t, b: pp.tokenize_with_tf_text([LONG, "short"], seq_length=16), 2, 16),
-    "compare_tokenizers": (lambda t, b: pp.compare_tokenizers([LONG, "short"], seq_length=16, ways=["tf_text"]), 2, 16),
-    "tokenizer_differences": (lambda t, b: pp.tokenizer_differences([LONG, "short"], seq_length=16), 2, 16),
+    "tokenize_with_transformers": (lambda t, b: pp.tokenize_with_transformers([LONG, "short"], max_length=16), 2, 16),
+    "tokenize_with_tf_text": (lambda t, b: pp.tokenize_with_tf_text([LONG, "short"], max_length=16), 2, 16),
+    "compare_tokenizers": (lambda t, b: pp.compare_tokenizers([LONG, "short"], max_length=16, ways=["tf_text"]), 2, 16),
+    "tokenizer_differences": (lambda t, b: pp.tokenizer_differences([LONG, "short"], max_length=16), 2, 16),
     "finetuning.predict": (_predict, 2, 16),
     "spam.extract_features": (lambda t, b: spam.extract_features([LONG, "short"], encoder=b, tokenizer=t, max_length=16), 2, 16),
     "pretraining.encode_pairs": (_encode_pairs, 2, 16),
 }
 SLOW_TRUNCATING = {  # these load the real model or the TF Hub models
-    "tokenize_with_hub": (lambda t, b: pp.tokenize_with_hub([LONG, "short"], seq_length=16), 2, 16),
+    "tokenize_with_hub": (lambda t, b: pp.tokenize_with_hub([LONG, "short"], max_length=16), 2, 16),
     **{f"encoder.{name}": (_encoder(name), 1 if name in ("attention_weights", "word_layer_vectors") else 2, 128)
        for name in ("sentence_embeddings", "run_encoder", "semantic_search", "attention_weights", "word_layer_vectors")},
 }
@@ -448,7 +448,7 @@ def bert_512():
 TOO_LONG = {  # name: call(tokenizer, model with 512 positions) with a length of 600
     "get_inputs": lambda t, b: pp.get_inputs(["word " * 700], max_length=600),
     "to_tf_dataset": lambda t, b: pp.to_tf_dataset(["word " * 700], max_length=600),
-    "tokenize_with_hub": lambda t, b: pp.tokenize_with_hub(["word " * 700], seq_length=600),
+    "tokenize_with_hub": lambda t, b: pp.tokenize_with_hub(["word " * 700], max_length=600),
     "finetuning.predict": lambda t, b: finetuning.predict(
         finetuning.build_functional_classifier(encoder=b), ["word " * 700], tokenizer=t, max_length=600),
     "spam.extract_features": lambda t, b: spam.extract_features(["word " * 700], encoder=b, tokenizer=t, max_length=600),

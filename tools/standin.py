@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from bertlab import models
+from bertlab.bert_inputs import MAX_LENGTH
 
 REPO_ID = "bert-base-uncased"
 MARKER = models.STANDIN_MARKER
@@ -122,7 +123,7 @@ def build(hf_home: Path, tfhub_cache_dir: Path, *, seed: int = 0, tiny: bool = F
         say(f"  [{step}/3] TF Hub {key} SavedModel for {handle}")
         staging = Path(tempfile.mkdtemp(prefix=".standin-", dir=tfhub_cache_dir))
         if key == "preprocess":
-            hub_export.save_preprocessor(vocab, staging / "module", seq_length=models.SEQ_LENGTH)
+            hub_export.save_preprocessor(vocab, staging / "module", seq_length=MAX_LENGTH)
         else:
             hub_export.save_encoder(model, staging / "module")
         (staging / "module" / MARKER).write_text(json.dumps(dict(label, handle=handle), indent=2) + "\n")

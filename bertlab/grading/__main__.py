@@ -85,14 +85,13 @@ class NotebookScore:
 
 
 # Kept for the tests and authors' scripts: the cell vocabulary lives in bertlab.grading.cells.
-GRADED_PREFIX, SETUP_TAG = cells.GRADED_PREFIX, cells.SETUP_TAG
 
 
 def cell_role(cell) -> str | None:
     """Why the scorer runs (part of) this cell: "setup", "graded", "grading-setup", "definitions" or None."""
     if cell.get("cell_type") != "code":
         return None
-    if SETUP_TAG in cells.tags(cell):
+    if cells.SETUP_TAG in cells.tags(cell):
         return "setup"
     if cells.graded_name(cell):
         return "graded"

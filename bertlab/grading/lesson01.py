@@ -297,13 +297,13 @@ INPUT_CONFIGS = [
 
 
 @functools.lru_cache(maxsize=None)
-def _small_bert(training: bool, seq_len: int):
+def _small_bert(training: bool, max_length: int):
     import tensorflow as tf
     from keras_bert import get_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = get_model(token_num=60, pos_num=64, seq_len=seq_len, embed_dim=8, transformer_num=1,
+        built = get_model(token_num=60, pos_num=64, seq_len=max_length, embed_dim=8, transformer_num=1,
                           head_num=2, feed_forward_dim=16, training=training)
     if training:
         return built
@@ -334,9 +334,9 @@ DUMMY_EDGE_CASES = [
 def _prepare_models():
     """(name, model, its input names, their sequence lengths, batch_size) per case, read before any learner call."""
     cases = []
-    for training, seq_len, batch_size in INPUT_CONFIGS:
-        model = built(_small_bert, training, seq_len)  # built again in a sealed learner process (core.built)
-        name = f"keras-bert {'pretraining model' if training else 'encoder'}, seq_len {seq_len}, batch of {batch_size}"
+    for training, max_length, batch_size in INPUT_CONFIGS:
+        model = built(_small_bert, training, max_length)  # built again in a sealed learner process (core.built)
+        name = f"keras-bert {'pretraining model' if training else 'encoder'}, seq_len {max_length}, batch of {batch_size}"
         cases.append((name, model, [t.name.split(":")[0] for t in model.inputs], [int(t.shape[1]) for t in model.inputs],
                       batch_size))
     for name, lengths, batch_size in DUMMY_EDGE_CASES:
@@ -379,8 +379,8 @@ def grade_dummy_inputs(learner_fn):
 
 @wrong_answer("dummy_inputs", hint="one array per entry of model.inputs")
 def dummy_inputs_always_two(model, batch_size):
-    seq_len = model.inputs[0].shape[1]
-    return [np.zeros((batch_size, seq_len)), np.zeros((batch_size, seq_len))]
+    max_length = model.inputs[0].shape[1]
+    return [np.zeros((batch_size, max_length)), np.zeros((batch_size, max_length))]
 
 
 @wrong_answer("dummy_inputs", hint="do not assume 512")
@@ -396,8 +396,8 @@ def dummy_inputs_transposed(model, batch_size):
 @wrong_answer("dummy_inputs", hint="case 'inputs of different lengths (7, 3)': input_2_of_length_3 expects shape")
 def dummy_inputs_first_inputs_length(model, batch_size):
     # Reads the length of the first input only: right while every model's inputs had one length.
-    seq_len = int(model.inputs[0].shape[1])
-    return [np.zeros((batch_size, seq_len)) for _ in model.inputs]
+    max_length = int(model.inputs[0].shape[1])
+    return [np.zeros((batch_size, max_length)) for _ in model.inputs]
 
 
 @right_answer("dummy_inputs", why="int32 zeros, the lengths from tensor.shape.as_list()")

@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from bertlab.bert_inputs import TRANSFORMERS_KEYS
 from bertlab.grading.core import GradingError, LearnerError, built, grader, probe, right_answer, wrong_answer
 
 _RNG = np.random.default_rng(505)
@@ -123,7 +124,6 @@ def schedule_as_min_of_rise_and_fall(step, peak_lr, warmup_steps, total_steps):
 # ---------------------------------------------------------------------------------------
 # build_classifier(encoder, num_labels, peak_lr, total_steps) -> a compiled Keras model
 # ---------------------------------------------------------------------------------------
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _tiny_encoder(seed: int):
@@ -243,7 +243,7 @@ def _observe_classifier(model, encoder, batch, padded, second_segment, targets, 
     inputs = _model_inputs(model)
     seen["inputs"] = {name: dtype.name for name, dtype in inputs.items()}
     seen["compiled"] = getattr(model, "optimizer", None) is not None and getattr(model, "loss", None) is not None
-    if set(inputs) != set(INPUT_NAMES) or any(dtype != tf.int32 for dtype in inputs.values()) or not seen["compiled"]:
+    if set(inputs) != set(TRANSFORMERS_KEYS) or any(dtype != tf.int32 for dtype in inputs.values()) or not seen["compiled"]:
         return seen
     values = _logits(model, batch)
     seen["logits"] = values
@@ -312,8 +312,8 @@ def grade_build_classifier(learner_fn):
         if not seen["is_model"]:
             raise GradingError(f"return the Keras model, got {seen['type']}")
         inputs = seen["inputs"]
-        if set(inputs) != set(INPUT_NAMES):
-            raise GradingError(f"the model's inputs must be named {', '.join(INPUT_NAMES)}; got {', '.join(sorted(inputs))}")
+        if set(inputs) != set(TRANSFORMERS_KEYS):
+            raise GradingError(f"the model's inputs must be named {', '.join(TRANSFORMERS_KEYS)}; got {', '.join(sorted(inputs))}")
         wrong_type = [name for name, dtype in inputs.items() if dtype != "int32"]
         if wrong_type:
             raise GradingError(f"token inputs are int32 (tf.keras.Input(..., dtype=tf.int32)); {wrong_type[0]} is "
@@ -395,7 +395,7 @@ def _reference_classifier(encoder, num_labels, peak_lr, total_steps, *, softmax=
 
     encoder.trainable = not freeze
     encoder.bert.pooler.trainable = pooling == "pooler" or not freeze_pooler  # unused otherwise: no "no gradient" warnings
-    inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in INPUT_NAMES}
+    inputs = {name: tf.keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in TRANSFORMERS_KEYS}
     given = inputs if token_types else {k: v for k, v in inputs.items() if k != "token_type_ids"}
     out = encoder(**given)
     hidden = out.last_hidden_state
@@ -441,7 +441,7 @@ def classifier_with_float_inputs(encoder, num_labels, peak_lr, total_steps):
 
     from bertlab.finetuning import create_optimizer
 
-    inputs = {name: tf.keras.Input(shape=(None,), name=name) for name in INPUT_NAMES}
+    inputs = {name: tf.keras.Input(shape=(None,), name=name) for name in TRANSFORMERS_KEYS}
     hidden = encoder(**inputs).last_hidden_state
     logits = tf.keras.layers.Dense(num_labels)(tf.keras.layers.Dropout(0.1)(hidden[:, 0]))
     model = tf.keras.Model(inputs, logits)
@@ -776,5 +776,5 @@ def predict_pair_with_encode_plus(model, tokenizer, sentence1, sentence2):
     import tensorflow as tf
 
     encoded = tokenizer.encode_plus(sentence1, sentence2, return_tensors="tf")
-    probabilities = tf.nn.softmax(model({name: encoded[name] for name in INPUT_NAMES}), axis=-1)[0]
+    probabilities = tf.nn.softmax(model({name: encoded[name] for name in TRANSFORMERS_KEYS}), axis=-1)[0]
     return tf.argmax(probabilities), probabilities
