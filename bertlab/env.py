@@ -14,7 +14,13 @@ import random
 import sys
 import warnings
 
-from bertlab.errors import BertlabError
+if __name__ == "__main__" and not __package__:
+    # `make setup` runs this file alone (python -I bertlab/env.py), before bertlab is installed, for its
+    # platform check: standard library only there.
+    class BertlabError(Exception):
+        """Stands in for bertlab.errors.BertlabError when this file runs alone."""
+else:
+    from bertlab.errors import BertlabError
 
 KERAS2_VARIABLES = {
     "TF_USE_LEGACY_KERAS": "1",  # tf.keras -> tf_keras (Keras 2)
